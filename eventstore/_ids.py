@@ -1,0 +1,95 @@
+"""Typed identifiers: :class:`RunId`, :class:`SessionId`, :class:`EventId`.
+
+Each is a :class:`uuid.UUID` subclass, so it compares and hashes equal to the plain
+UUID with the same value and works wherever a UUID does. ``new()`` gives a UUIDv7,
+whose time-ordered prefix keeps index inserts local and makes run listings roughly
+chronological.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EventId", "RunId", "SessionId", "new_uuid7"]
+
+import uuid
+from typing import Any, Self
+
+from pydantic import GetCoreSchemaHandler
+from pydantic_core import core_schema
+from uuid_utils.compat import uuid7 as _uuid7
+
+
+def new_uuid7() -> uuid.UUID:
+    """Return a new time-ordered UUID (version 7)."""
+    return _uuid7()
+
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+class _TypedUUID(uuid.UUID):
+    __slots__ = ()
+
+    @classmethod
+    def new(cls) -> Self:
+        """A new time-ordered (version 7) identifier."""
+        return cls._from_uuid(_uuid7())
+
+    @classmethod
+    def parse(cls, value: str | uuid.UUID) -> Self:
+        """Coerce a UUID or its string form; raise ``ValueError`` for anything else."""
+        if type(value) is cls:
+            return value
+        if isinstance(value, uuid.UUID):
+            return cls._from_uuid(value)
+        if isinstance(value, str):
+            try:
+                return cls(value)
+            except ValueError:
+                raise ValueError(f"{cls.__name__} must be a UUID, got {value!r}") from None
+        raise ValueError(f"{cls.__name__} must be a UUID, got {type(value).__name__}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}('{self}')"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        from_uuid = core_schema.no_info_after_validator_function(
+            cls._from_uuid, core_schema.uuid_schema()
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_uuid,
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_uuid]
+            ),
+            serialization=core_schema.to_string_ser_schema(),
+        )
+
+    @classmethod
+    def _from_uuid(cls, value: uuid.UUID) -> Self:
+        # Hot on every decoded envelope: copy the validated value's slots instead of
+        # re-running UUID.__init__'s parsing and range checks.
+        obj = _new(cls)
+        _set(obj, "int", value.int)
+        _set(obj, "is_safe", value.is_safe)
+        return obj
+
+
+class RunId(_TypedUUID):
+    """Identifies one agent run, whose events form one log."""
+
+    __slots__ = ()
+
+
+class SessionId(_TypedUUID):
+    """Identifies the session a run belongs to (set by its ``RunStarted``)."""
+
+    __slots__ = ()
+
+
+class EventId(_TypedUUID):
+    """Identifies one stored event; scoped to its run, used for idempotent retries."""
+
+    __slots__ = ()

@@ -1,0 +1,360 @@
+"""Backend discovery through pluggy, and :func:`open_store`.
+
+A backend distribution declares an entry point in the group ``eventstore`` that
+names a light module (no driver imports) with a hook implementation::
+
+    [project.entry-points.eventstore]
+    mybackend = "my_package.plugin"
+
+    # my_package/plugin.py
+    from eventstore import BackendSpec, Capability, hookimpl
+
+    @hookimpl
+    def eventstore_register_backends():
+        return [BackendSpec(name="mybackend", schemes=("my",),
+                            factory="my_package.store:MyStore.from_url",
+                            capabilities={Capability.DURABLE})]
+
+The factory is a ``"module:attribute"`` path imported only when a URL asks for one
+of its schemes, so asking for ``memory://`` never imports a Redis or SQL driver. A
+plugin that fails to import is recorded, not raised: the other backends keep working
+and the failure is reported when its backend is asked for and by
+``eventstore backends``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendSpec",
+    "PluginFailure",
+    "RegisteredBackend",
+    "Registry",
+    "default_registry",
+    "hookimpl",
+    "hookspec",
+    "open_store",
+]
+
+import importlib
+import importlib.metadata
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+
+import pluggy
+
+from ._capabilities import Capability
+from ._errors import ConfigurationError
+from ._store import EventStore
+from ._url import StoreURL, redact_text
+
+logger = logging.getLogger("eventstore")
+
+PROJECT: Final = "eventstore"
+ENTRY_POINT_GROUP: Final = "eventstore"
+#: Environment variable read by :func:`open_store` when no URL is given.
+URL_ENV: Final = "EVENTSTORE_URL"
+#: The store used when neither a URL nor ``EVENTSTORE_URL`` is given.
+DEFAULT_URL: Final = "memory://"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: Schemes of backends we know about, with the distribution that provides them, so
+#: that asking for one that is not installed says what to install.
+KNOWN_SCHEMES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "sqlite": "eventstore-sqlalchemy",
+        "sqlite+aiosqlite": "eventstore-sqlalchemy",
+        "postgresql": "eventstore-sqlalchemy",
+        "postgresql+asyncpg": "eventstore-sqlalchemy",
+        "redis": "eventstore-redis",
+        "rediss": "eventstore-redis",
+        "unix": "eventstore-redis",
+        "redis+cluster": "eventstore-redis",
+        "jsonl": "eventstore-jsonl",
+    }
+)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_FACTORY_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+class _HookSpecs:
+    @hookspec
+    def eventstore_register_backends(self) -> Sequence[BackendSpec]:  # type: ignore[empty-body]
+        """Return the backends this plugin provides, as :class:`BackendSpec` values.
+
+        Called once per registry. Must be cheap: import drivers in the factory's
+        module, not in the plugin module.
+        """
+
+
+StoreFactory = Callable[..., EventStore]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How to make stores of one backend.
+
+    ``factory`` is called as ``factory(url, **options)`` and returns an unopened
+    store; give it as a ``"module:attribute"`` string so that its module (and the
+    driver it imports) loads only when needed. ``capabilities`` lists what the
+    backend promises (see :class:`Capability`).
+    """
+
+    name: str
+    schemes: tuple[str, ...]
+    factory: str | StoreFactory
+    capabilities: frozenset[Capability] = frozenset()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ConfigurationError(
+                f"BackendSpec.name must match {_NAME.pattern}, got {self.name!r}"
+            )
+        schemes = (self.schemes,) if isinstance(self.schemes, str) else tuple(self.schemes)
+        if not schemes or not all(isinstance(s, str) and _SCHEME.match(s) for s in schemes):
+            raise ConfigurationError(
+                f"backend {self.name!r}: schemes must be lowercase URL schemes, got {self.schemes!r}"
+            )
+        object.__setattr__(self, "schemes", schemes)
+        if isinstance(self.factory, str):
+            if not _FACTORY_PATH.match(self.factory):
+                raise ConfigurationError(
+                    f"backend {self.name!r}: factory must be 'module:attribute', "
+                    f"got {self.factory!r}"
+                )
+        elif not callable(self.factory):
+            raise ConfigurationError(f"backend {self.name!r}: factory must be callable")
+        try:
+            caps = frozenset(Capability(c) for c in self.capabilities)
+        except ValueError as exc:
+            raise ConfigurationError(f"backend {self.name!r}: {exc}") from None
+        object.__setattr__(self, "capabilities", caps)
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin module that could not be imported or whose hook failed."""
+
+    plugin: str
+    distribution: str | None
+    error: str
+
+
+@dataclass
+class RegisteredBackend:
+    """A backend known to a registry: its spec, where it came from, and its factory."""
+
+    spec: BackendSpec
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+    _factory: StoreFactory | None = field(default=None, repr=False)
+
+    def load_factory(self) -> StoreFactory:
+        """Import (once) and return the factory; :class:`ConfigurationError` if it fails."""
+        if self._factory is not None:
+            return self._factory
+        factory = self.spec.factory
+        if isinstance(factory, str):
+            module_name, _, attr_path = factory.partition(":")
+            try:
+                obj: Any = importlib.import_module(module_name)
+                for attr in attr_path.split("."):
+                    obj = getattr(obj, attr)
+            except Exception as exc:
+                hint = f" (install or reinstall {self.distribution})" if self.distribution else ""
+                raise ConfigurationError(
+                    f"backend {self.spec.name!r} could not be loaded from {factory!r}: "
+                    f"{type(exc).__name__}: {redact_text(str(exc))}{hint}"
+                ) from exc
+            if not callable(obj):
+                raise ConfigurationError(f"backend {self.spec.name!r}: {factory!r} is not callable")
+            factory = obj
+        self._factory = factory
+        return factory
+
+
+class Registry:
+    """The backends available to :func:`open_store`, discovered through pluggy.
+
+    ``backends`` and ``failures`` are read-only views. Registering a scheme that is
+    already taken raises unless ``replace=True``.
+    """
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self._pm = pluggy.PluginManager(PROJECT)
+        self._pm.add_hookspecs(_HookSpecs)
+        self._backends: dict[str, RegisteredBackend] = {}
+        self._schemes: dict[str, RegisteredBackend] = {}
+        self._failures: dict[str, PluginFailure] = {}
+        if load_entry_points:
+            self.load_entry_points()
+
+    @property
+    def backends(self) -> Mapping[str, RegisteredBackend]:
+        """Registered backends by name."""
+        return MappingProxyType(self._backends)
+
+    @property
+    def failures(self) -> Mapping[str, PluginFailure]:
+        """Plugins that failed to load, by plugin name."""
+        return MappingProxyType(self._failures)
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> None:
+        """Import and register every plugin of the entry point ``group``."""
+        for ep in importlib.metadata.entry_points(group=group):
+            dist = ep.dist.name if ep.dist is not None else None
+            version = ep.dist.version if ep.dist is not None else None
+            if self._pm.has_plugin(ep.name):
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:
+                logger.warning("eventstore plugin %r from %s failed to import", ep.name, dist)
+                self._failures[ep.name] = PluginFailure(
+                    ep.name, dist, f"{type(exc).__name__}: {redact_text(str(exc))}"
+                )
+                continue
+            self.register(module, name=ep.name, distribution=dist, version=version)
+
+    def register(
+        self,
+        plugin: object,
+        *,
+        name: str,
+        distribution: str | None = None,
+        version: str | None = None,
+        replace: bool = False,
+    ) -> list[RegisteredBackend]:
+        """Register a plugin object (module or instance with the hook) by ``name``.
+
+        A hook that raises or returns something other than :class:`BackendSpec`
+        values is recorded as a failure (and raised as :class:`ConfigurationError`).
+        """
+        try:
+            self._pm.register(plugin, name=name)
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise ConfigurationError(f"plugin {name!r} cannot be registered: {exc}") from exc
+        hook = getattr(plugin, "eventstore_register_backends", None)
+        try:
+            specs = list(hook()) if hook is not None else []
+            bad = [s for s in specs if not isinstance(s, BackendSpec)]
+            if bad:
+                raise ConfigurationError(
+                    f"eventstore_register_backends returned {type(bad[0]).__name__}, "
+                    "expected BackendSpec values"
+                )
+        except Exception as exc:
+            self._pm.unregister(name=name)
+            failure = PluginFailure(name, distribution, f"{type(exc).__name__}: {exc}")
+            self._failures[name] = failure
+            raise ConfigurationError(f"plugin {name!r} failed: {failure.error}") from exc
+        added = []
+        for spec in specs:
+            added.append(self._add(spec, name, distribution, version, replace=replace))
+        return added
+
+    def _add(
+        self,
+        spec: BackendSpec,
+        plugin: str,
+        distribution: str | None,
+        version: str | None,
+        *,
+        replace: bool,
+    ) -> RegisteredBackend:
+        if not replace:
+            if spec.name in self._backends:
+                raise ConfigurationError(
+                    f"backend {spec.name!r} from plugin {plugin!r} is already registered by "
+                    f"plugin {self._backends[spec.name].plugin!r} (pass replace=True)"
+                )
+            for scheme in spec.schemes:
+                if scheme in self._schemes:
+                    raise ConfigurationError(
+                        f"scheme {scheme!r} of backend {spec.name!r} is already served by "
+                        f"backend {self._schemes[scheme].spec.name!r} (pass replace=True)"
+                    )
+        entry = RegisteredBackend(spec, plugin, distribution, version)
+        self._backends[spec.name] = entry
+        for scheme in spec.schemes:
+            self._schemes[scheme] = entry
+        return entry
+
+    def backend_for(self, url: str | StoreURL) -> RegisteredBackend:
+        """The backend serving ``url``'s scheme, or :class:`ConfigurationError`."""
+        parsed = url if isinstance(url, StoreURL) else StoreURL.parse(url)
+        entry = self._schemes.get(parsed.scheme)
+        if entry is not None:
+            return entry
+        installed = ", ".join(
+            f"{s}:// ({b.spec.name})" for s, b in sorted(self._schemes.items())
+        ) or "none"
+        message = f"no installed backend serves {parsed.scheme}:// URLs ({parsed.redacted!r})."
+        dist = KNOWN_SCHEMES.get(parsed.scheme)
+        broken = [f for f in self._failures.values() if dist is None or f.distribution == dist]
+        if dist is not None and broken:
+            failure = broken[0]
+            message += (
+                f" Its plugin {failure.plugin!r} from {failure.distribution} failed to load: "
+                f"{failure.error}."
+            )
+        elif dist is not None:
+            message += f" Install {dist} (pip install {dist})."
+        raise ConfigurationError(f"{message} Installed: {installed}.")
+
+    def open_store(self, url: str | None = None, **options: Any) -> EventStore:
+        """An unopened store for ``url`` (see :func:`eventstore.open_store`)."""
+        if url is None:
+            url = os.environ.get(URL_ENV) or DEFAULT_URL
+        entry = self.backend_for(url)
+        factory = entry.load_factory()
+        store = factory(url, **options)
+        if not isinstance(store, EventStore):
+            raise ConfigurationError(
+                f"backend {entry.spec.name!r} factory returned {type(store).__name__}, "
+                "not an EventStore"
+            )
+        return store
+
+    def specs(self) -> Iterable[RegisteredBackend]:
+        """Registered backends sorted by name."""
+        return [self._backends[name] for name in sorted(self._backends)]
+
+
+_default: Registry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> Registry:
+    """The process-wide registry, loaded from entry points on first use."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Registry()
+    return _default
+
+
+def open_store(url: str | None = None, **options: Any) -> EventStore:
+    """Return an unopened store for ``url``, chosen by its scheme.
+
+    With no URL, ``EVENTSTORE_URL`` is used, and with neither the embedded default.
+    Options come from the URL's query string and ``options`` (keywords win). Use it
+    as ``async with open_store(url) as store: ...``.
+
+    Raises :class:`ConfigurationError` for an unknown scheme (listing the installed
+    backends and the distribution to install), an unknown option or a bad value.
+    """
+    return default_registry().open_store(url, **options)
+

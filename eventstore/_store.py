@@ -1,0 +1,483 @@
+"""The abstract :class:`EventStore`: public methods here, storage primitives in backends.
+
+The public methods validate arguments, serialize and size-check events, guard the
+open/closed state and translate driver errors, once, for every backend. A backend
+implements only the underscore primitives (``_append``, ``_list_after``,
+``_last_seq`` and, if it can, ``_list_runs``, ``_delete_run``, ``_wait_for_append``),
+which receive arguments that are already valid.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "MAX_LIMIT",
+    "Backdoor",
+    "EventStore",
+    "PendingEvent",
+]
+
+import abc
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
+
+from ._capabilities import Capability
+from ._errors import (
+    BackendError,
+    EventStoreError,
+    EventTooLargeError,
+    InvalidArgumentError,
+    StoreClosedError,
+    UnsupportedOperationError,
+)
+from ._events import _EVENT_ADAPTER, AgentEvent, RunStarted, is_event
+from ._ids import EventId, RunId, SessionId
+from ._url import redact_text
+
+if TYPE_CHECKING:
+    from ._envelope import EventEnvelope, RunInfo
+
+#: Default cap on one event's serialized size (1 MiB).
+DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
+#: Largest ``limit`` accepted by ``list_after`` and ``list_runs``.
+MAX_LIMIT: Final = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event on its way into a backend: validated, with its id and its JSON.
+
+    ``event_json`` is the event's externally tagged JSON, encoded exactly once by
+    the base class; text-storing backends should store it rather than re-encode.
+    """
+
+    event: AgentEvent
+    event_id: EventId
+    event_json: str
+
+
+@runtime_checkable
+class Backdoor(Protocol):
+    """Raw access to a backend's storage, for tests only (capability ``backdoor``).
+
+    It bypasses the store's read and write paths so the conformance suite can
+    check what was really stored and how the store reacts to damaged data.
+    """
+
+    async def corrupt(self, run_id: RunId, seq: int) -> None:
+        """Overwrite the stored entry of ``run_id`` at ``seq`` with undecodable data."""
+        ...
+
+    async def raw_seqs(self, run_id: RunId) -> list[int]:
+        """The seqs stored for ``run_id``, in storage order, read without decoding."""
+        ...
+
+
+class _ErrorBoundary:
+    """Translates anything but an :class:`EventStoreError` into the store's error.
+
+    A class rather than ``contextlib.contextmanager``: it sits on every call's hot
+    path and a generator-based manager costs several times more.
+    """
+
+    __slots__ = ("_operation", "_store")
+
+    def __init__(self, store: EventStore, operation: str) -> None:
+        self._store = store
+        self._operation = operation
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, EventStoreError) or not isinstance(exc, Exception):
+            return
+        raise self._store._translate_error(exc, self._operation) from exc
+
+
+def _check_limit(limit: object) -> int:
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgumentError(f"limit must be an int in 1..{MAX_LIMIT}, got {limit!r}")
+    return limit
+
+
+def _check_seq(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise InvalidArgumentError(f"{name} must be None or an int >= 0, got {value!r}")
+    return value
+
+
+def _check_run_id(run_id: object, name: str = "run_id") -> RunId:
+    if type(run_id) is RunId:
+        return run_id
+    if isinstance(run_id, (uuid.UUID, str)):
+        try:
+            return RunId.parse(run_id)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"{name}: {exc}") from None
+    raise InvalidArgumentError(f"{name} must be a RunId, got {type(run_id).__name__}")
+
+
+def _check_event_id(event_id: object) -> EventId:
+    if type(event_id) is EventId:
+        return event_id
+    if isinstance(event_id, (uuid.UUID, str)):
+        try:
+            return EventId.parse(event_id)
+        except ValueError as exc:
+            raise InvalidArgumentError(f"event_id: {exc}") from None
+    raise InvalidArgumentError(f"event_id must be an EventId, got {type(event_id).__name__}")
+
+
+class EventStore(abc.ABC):
+    """An append-only, per-run event log (the contract's §2).
+
+    Use it as an async context manager (``async with store:``), or call
+    :meth:`open` and :meth:`close`. Instances come from
+    :func:`eventstore.open_store` or a backend's constructor.
+    """
+
+    #: Short backend name used in messages and by the CLI.
+    backend_name: ClassVar[str] = "unnamed"
+    #: What this backend promises beyond the base rules.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    #: How many events ``subscribe`` reads per catch-up page.
+    subscribe_page_size: ClassVar[int] = 500
+
+    def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
+        if type(max_event_bytes) is not int or max_event_bytes < 1:
+            raise InvalidArgumentError(
+                f"max_event_bytes must be a positive int, got {max_event_bytes!r}"
+            )
+        self.max_event_bytes = max_event_bytes
+        self._is_open = False
+        self._closed = False
+        self._boundaries = {
+            name: _ErrorBoundary(self, name)
+            for name in ("open", "close", "append", "read", "runs", "delete", "wait")
+        }
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        """True between a successful :meth:`open` and :meth:`close`."""
+        return self._is_open
+
+    async def open(self) -> Self:
+        """Connect and prepare storage. Idempotent while open; returns the store."""
+        if self._closed:
+            raise StoreClosedError(f"{self.backend_name} store was closed; create a new one")
+        if not self._is_open:
+            with self._boundaries["open"]:
+                await self._do_open()
+            self._is_open = True
+        return self
+
+    async def close(self) -> None:
+        """Release connections. Idempotent; the store cannot be reopened after it."""
+        if self._is_open:
+            self._is_open = False
+            self._closed = True
+            with self._boundaries["close"]:
+                await self._do_close()
+        self._closed = True
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _require_open(self) -> None:
+        if not self._is_open:
+            state = "closed" if self._closed else "not open"
+            raise StoreClosedError(
+                f"{self.backend_name} store is {state}: use 'async with store:' "
+                "or 'await store.open()'"
+            )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.describe()}>"
+
+    def describe(self) -> str:
+        """Where this store keeps its data, with any credential redacted."""
+        return self.backend_name
+
+    def backdoor(self) -> Backdoor | None:
+        """Raw storage access for tests (capability ``backdoor``), else ``None``."""
+        return None
+
+    # -- writing -----------------------------------------------------------------
+
+    def _pending(self, event: AgentEvent, event_id: object) -> PendingEvent:
+        if not is_event(event):
+            raise InvalidArgumentError(
+                f"expected an AgentEvent instance, got {type(event).__name__}"
+            )
+        data = _EVENT_ADAPTER.dump_json(event)
+        if len(data) > self.max_event_bytes:
+            raise EventTooLargeError(
+                size=len(data), limit=self.max_event_bytes, event_type=event.event_type
+            )
+        return PendingEvent(
+            event,
+            EventId.new() if event_id is None else _check_event_id(event_id),
+            data.decode(),
+        )
+
+    @staticmethod
+    def _event_run_id(event: AgentEvent) -> RunId:
+        try:
+            return event.run_id
+        except ValueError as exc:
+            raise InvalidArgumentError(str(exc)) from None
+
+    async def append(
+        self,
+        event: AgentEvent,
+        *,
+        event_id: EventId | None = None,
+        expected_seq: int | None = None,
+    ) -> EventEnvelope:
+        """Append ``event`` to its run's log and return its envelope.
+
+        ``event_id`` makes retries safe: if an event with that id is already stored
+        in the run, its envelope is returned and nothing is written (checked before
+        ``expected_seq``). With ``expected_seq=N`` the append commits only if the
+        run's last seq is ``N``, else :class:`ConcurrencyError` is raised.
+        """
+        self._require_open()
+        pending = self._pending(event, event_id)
+        _check_seq("expected_seq", expected_seq)
+        with self._boundaries["append"]:
+            (envelope,) = await self._append(
+                self._event_run_id(event), (pending,), expected_seq
+            )
+        return envelope
+
+    async def append_batch(
+        self,
+        events: Sequence[AgentEvent],
+        *,
+        expected_seq: int | None = None,
+        event_ids: Sequence[EventId] | None = None,
+    ) -> list[EventEnvelope]:
+        """Append several events of one run atomically, with consecutive seqs.
+
+        All or none are stored. ``event_ids`` (one per event) makes a retried batch
+        return the stored envelopes; a batch whose ids are only partly stored raises
+        :class:`IdempotencyConflictError`.
+        """
+        self._require_open()
+        if isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
+            raise InvalidArgumentError("events must be a sequence of AgentEvent")
+        events = list(events)
+        _check_seq("expected_seq", expected_seq)
+        if not events:
+            return []
+        if event_ids is not None:
+            event_ids = list(event_ids)
+            if len(event_ids) != len(events):
+                raise InvalidArgumentError(
+                    f"event_ids has {len(event_ids)} ids for {len(events)} events"
+                )
+            if len(set(event_ids)) != len(event_ids):
+                raise InvalidArgumentError("event_ids contains the same id twice")
+        ids: Sequence[EventId | None] = event_ids or [None] * len(events)
+        pending = [self._pending(e, i) for e, i in zip(events, ids, strict=True)]
+        run_id = self._event_run_id(events[0])
+        for other in events[1:]:
+            if self._event_run_id(other) != run_id:
+                raise InvalidArgumentError(
+                    f"append_batch takes events of one run: {run_id} and {other.run_id}"
+                )
+        with self._boundaries["append"]:
+            return await self._append(run_id, pending, expected_seq)
+
+    # -- reading -----------------------------------------------------------------
+
+    async def list_after(
+        self, run_id: RunId, after_seq: int | None = None, limit: int = 100
+    ) -> list[EventEnvelope]:
+        """Up to ``limit`` envelopes with ``seq > after_seq``, ascending.
+
+        ``after_seq=None`` starts at seq 1. ``limit`` must be in 1..10,000.
+        """
+        self._require_open()
+        run_id = _check_run_id(run_id)
+        after = _check_seq("after_seq", after_seq) or 0
+        _check_limit(limit)
+        with self._boundaries["read"]:
+            return await self._list_after(run_id, after, limit)
+
+    async def last_seq(self, run_id: RunId) -> int:
+        """The run's highest seq; 0 for a run with no events."""
+        self._require_open()
+        run_id = _check_run_id(run_id)
+        with self._boundaries["read"]:
+            return await self._last_seq(run_id)
+
+    def subscribe(
+        self,
+        run_id: RunId,
+        after_seq: int | None = None,
+        *,
+        until_terminal: bool = False,
+    ) -> AsyncIterator[EventEnvelope]:
+        """Follow a run: catch up from ``after_seq``, then yield new envelopes live.
+
+        Every envelope is yielded once, in seq order, however slowly the consumer
+        iterates (the store is the buffer). With ``until_terminal=True`` the
+        iteration ends after the run's terminal event; otherwise it ends when the
+        consumer stops iterating. Resume after a disconnect by passing the last seq
+        seen as ``after_seq``.
+        """
+        self._require_open()
+        run_id = _check_run_id(run_id)
+        after = _check_seq("after_seq", after_seq) or 0
+        return self._subscribe(run_id, after, until_terminal)
+
+    async def _subscribe(
+        self, run_id: RunId, after_seq: int, until_terminal: bool
+    ) -> AsyncIterator[EventEnvelope]:
+        # Data is always read back through list_after from the last seq yielded, so
+        # a wake-up that is late, spurious or lost can delay an event but never drop
+        # or repeat one.
+        last = after_seq
+        idle = 0
+        while True:
+            page = await self.list_after(run_id, last, self.subscribe_page_size)
+            if page:
+                idle = 0
+                for envelope in page:
+                    yield envelope
+                    last = envelope.seq
+                    if until_terminal and envelope.event.is_terminal:
+                        return
+                continue
+            self._require_open()
+            with self._boundaries["wait"]:
+                await self._wait_for_append(run_id, last, idle)
+            idle += 1
+
+    # -- runs --------------------------------------------------------------------
+
+    async def list_runs(
+        self,
+        *,
+        session_id: SessionId | None = None,
+        limit: int = 100,
+        after: RunId | None = None,
+    ) -> list[RunInfo]:
+        """Runs in the store ordered by run id, optionally only one session's.
+
+        Page with ``after=<last run id of the previous page>``.
+        """
+        self._require_open()
+        _check_limit(limit)
+        if after is not None:
+            after = _check_run_id(after, "after")
+        if session_id is not None and not isinstance(session_id, uuid.UUID):
+            raise InvalidArgumentError(
+                f"session_id must be a SessionId, got {type(session_id).__name__}"
+            )
+        with self._boundaries["runs"]:
+            return await self._list_runs(
+                None if session_id is None else SessionId.parse(session_id), limit, after
+            )
+
+    async def delete_run(self, run_id: RunId) -> int:
+        """Remove a run's whole log; return how many events were removed.
+
+        Afterwards ``last_seq`` is 0 and a new append to the run starts at seq 1.
+        """
+        self._require_open()
+        run_id = _check_run_id(run_id)
+        with self._boundaries["delete"]:
+            return await self._delete_run(run_id)
+
+    # -- primitives for backends -------------------------------------------------
+
+    async def _do_open(self) -> None:  # noqa: B027 - optional hook
+        """Connect; called once by :meth:`open`."""
+
+    async def _do_close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; called once by :meth:`close`."""
+
+    @abc.abstractmethod
+    async def _append(
+        self, run_id: RunId, events: Sequence[PendingEvent], expected_seq: int | None
+    ) -> list[EventEnvelope]:
+        """Store ``events`` (all of ``run_id``) atomically; see the contract's rules.
+
+        In one atomic step: if every event id is already stored, return the stored
+        envelopes; if only some are, raise ``IdempotencyConflictError``; if
+        ``expected_seq`` is set and differs from the last seq, raise
+        ``ConcurrencyError``; else assign the next seqs, stamp session ids
+        (:func:`stamp_sessions`) and ``emitted_at``, store and return envelopes.
+        """
+
+    @abc.abstractmethod
+    async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
+        """Up to ``limit`` envelopes with ``seq > after_seq`` (``after_seq >= 0``)."""
+
+    @abc.abstractmethod
+    async def _last_seq(self, run_id: RunId) -> int:
+        """The run's last seq, 0 if it has none."""
+
+    async def _list_runs(
+        self, session_id: SessionId | None, limit: int, after: RunId | None
+    ) -> list[RunInfo]:
+        raise UnsupportedOperationError(f"{self.backend_name} does not support list_runs")
+
+    async def _delete_run(self, run_id: RunId) -> int:
+        raise UnsupportedOperationError(f"{self.backend_name} does not support delete_run")
+
+    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
+        """Return when the run may have events past ``after_seq``.
+
+        Returning early is harmless (the caller re-reads); the default polls with a
+        backoff from 5 ms to 250 ms. Backends with a wake-up mechanism override it.
+        """
+        await asyncio.sleep(min(0.005 * (2 ** min(idle_rounds, 6)), 0.25))
+
+    def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
+        """Map a driver exception to an :class:`EventStoreError` (cause is chained)."""
+        return BackendError(
+            f"{self.backend_name} {operation} failed: {type(exc).__name__}: "
+            f"{redact_text(str(exc))}"
+        )
+
+
+def stamp_sessions(
+    current: SessionId | None, events: Sequence[PendingEvent]
+) -> tuple[list[SessionId | None], SessionId | None]:
+    """Session ids for consecutive events of a run, and the run's session afterwards.
+
+    A ``RunStarted`` carries and sets its own session id; every other event takes
+    the run's session at that point (``None`` before any ``RunStarted``).
+    """
+    sessions: list[SessionId | None] = []
+    for pending in events:
+        event = pending.event
+        if type(event) is RunStarted:
+            current = event.session_id
+        sessions.append(current)
+    return sessions, current
