@@ -106,7 +106,10 @@ class BackendSpec:
     ``factory`` is called as ``factory(url, **options)`` and returns an unopened
     store; give it as a ``"module:attribute"`` string so that its module (and the
     driver it imports) loads only when needed. ``capabilities`` lists what the
-    backend promises (see :class:`Capability`).
+    backend promises (see :class:`Capability`). ``benchmark_baselines`` optionally
+    names (``"module:attribute"``) a callable ``(url) -> list[RawBaseline]`` giving
+    raw-driver implementations of the benchmark scenarios, so ``eventstore bench``
+    can report ratios (see :mod:`eventstore.bench`).
     """
 
     name: str
@@ -114,6 +117,7 @@ class BackendSpec:
     factory: str | StoreFactory
     capabilities: frozenset[Capability] = frozenset()
     description: str = ""
+    benchmark_baselines: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -134,6 +138,13 @@ class BackendSpec:
                 )
         elif not callable(self.factory):
             raise ConfigurationError(f"backend {self.name!r}: factory must be callable")
+        if self.benchmark_baselines is not None and not _FACTORY_PATH.match(
+            self.benchmark_baselines
+        ):
+            raise ConfigurationError(
+                f"backend {self.name!r}: benchmark_baselines must be 'module:attribute', "
+                f"got {self.benchmark_baselines!r}"
+            )
         try:
             caps = frozenset(Capability(c) for c in self.capabilities)
         except ValueError as exc:
