@@ -63,7 +63,6 @@ from pydantic import (
 from ._ids import RunId, SessionId
 from ._tagged import ExternallyTagged
 
-
 _ZERO: Final = timedelta(0)
 
 

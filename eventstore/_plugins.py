@@ -124,10 +124,12 @@ class BackendSpec:
             raise ConfigurationError(
                 f"BackendSpec.name must match {_NAME.pattern}, got {self.name!r}"
             )
-        schemes = (self.schemes,) if isinstance(self.schemes, str) else tuple(self.schemes)
+        raw: object = self.schemes
+        schemes = (raw,) if isinstance(raw, str) else tuple(self.schemes)
         if not schemes or not all(isinstance(s, str) and _SCHEME.match(s) for s in schemes):
             raise ConfigurationError(
-                f"backend {self.name!r}: schemes must be lowercase URL schemes, got {self.schemes!r}"
+                f"backend {self.name!r}: schemes must be lowercase URL schemes, "
+                f"got {self.schemes!r}"
             )
         object.__setattr__(self, "schemes", schemes)
         if isinstance(self.factory, str):

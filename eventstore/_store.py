@@ -286,7 +286,8 @@ class EventStore(abc.ABC):
         :class:`IdempotencyConflictError`.
         """
         self._require_open()
-        if isinstance(events, (str, bytes)) or not isinstance(events, Iterable):
+        candidate: object = events
+        if isinstance(candidate, (str, bytes)) or not isinstance(candidate, Iterable):
             raise InvalidArgumentError("events must be a sequence of AgentEvent")
         events = list(events)
         _check_seq("expected_seq", expected_seq)

@@ -60,7 +60,8 @@ class ExternallyTagged:
 
     def _serialize(self, value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> Any:
         if self._unknown_type is not None and isinstance(value, self._unknown_type):
-            return {value.name: value.payload}
+            unknown: Any = value
+            return {unknown.name: unknown.payload}
         return {type(value).__name__: handler(value)}
 
     def __get_pydantic_core_schema__(

@@ -111,7 +111,9 @@ class StoreOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_event_bytes: int = Field(default=1 << 20, ge=1, description="Largest serialized event accepted, in bytes.")
+    max_event_bytes: int = Field(
+        default=1 << 20, ge=1, description="Largest serialized event accepted, in bytes."
+    )
 
 
 _O = TypeVar("_O", bound=StoreOptions)

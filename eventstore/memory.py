@@ -23,7 +23,6 @@ from ._store import Backdoor, EventStore, PendingEvent, stamp_sessions
 from ._url import StoreOptions, StoreURL, parse_options
 
 
-
 class MemoryOptions(StoreOptions):
     """Options of ``memory://`` stores (only the common ones)."""
 
@@ -63,6 +62,7 @@ class MemoryEventStore(EventStore):
         self._notifier.notify_all()
 
     def backdoor(self) -> Backdoor:
+        """Raw access for the conformance suite's corruption tests."""
         return _MemoryBackdoor(self)
 
     async def _append(

@@ -1,0 +1,126 @@
+"""Event model validation: bad input is rejected with ValueErrors that say what."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+import eventstore as es
+
+RUN = es.RunId.new()
+
+
+def test_ids_are_uuid7_subclasses_equal_to_plain_uuids() -> None:
+    run_id = es.RunId.new()
+    assert run_id.version == 7
+    assert isinstance(run_id, uuid.UUID)
+    plain = uuid.UUID(str(run_id))
+    assert run_id == plain and hash(run_id) == hash(plain)
+    assert es.RunId.parse(str(run_id)) == run_id
+    assert type(es.RunId.parse(plain)) is es.RunId
+    assert str(run_id) == str(run_id).lower()
+    assert repr(run_id) == f"RunId('{run_id}')"
+
+
+def test_ids_are_time_ordered() -> None:
+    ids = [es.EventId.new() for _ in range(100)]
+    assert ids == sorted(ids)
+
+
+def test_id_parse_rejects_garbage() -> None:
+    with pytest.raises(ValueError, match="RunId must be a UUID"):
+        es.RunId.parse("not-a-uuid")
+    with pytest.raises(ValueError, match="RunId must be a UUID"):
+        es.RunId.parse(42)  # type: ignore[arg-type]
+
+
+def test_naive_datetime_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        es.TextDelta(run_id=RUN, delta="x", timestamp=datetime(2026, 1, 1))
+
+
+def test_aware_datetime_is_normalized_to_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    event = es.TextDelta(run_id=RUN, delta="x", timestamp=datetime(2026, 1, 1, 2, tzinfo=plus_two))
+    assert event.timestamp.utcoffset() == timedelta(0)
+    assert event.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
+    assert json.loads(es.encode_event(event))["TextDelta"]["timestamp"] == "2026-01-01T00:00:00Z"
+
+
+def test_timestamp_defaults_to_now_utc() -> None:
+    before = datetime.now(UTC)
+    event = es.RunCancelled(run_id=RUN)
+    assert before <= event.timestamp <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize(
+    ("cls", "fields", "field"),
+    [
+        (es.ContextBuilt, {"message_count": "3"}, "message_count"),
+        (es.ContextBuilt, {"message_count": -1}, "message_count"),
+        (es.ContextBuilt, {"message_count": True}, "message_count"),
+        (es.TextDelta, {"delta": 5}, "delta"),
+        (es.RunStarted, {"session_id": "nope", "provider": "p", "model": "m"}, "session_id"),
+        (es.ToolExecutionFinished, {"call_id": "c", "tool_name": "t", "result": {"Maybe": {}},
+                                    "duration_ms": 1}, "result"),
+        (es.RunCompleted, {"finish_reason": "exploded", "iterations": 1}, "finish_reason"),
+    ],
+)
+def test_wrong_types_are_rejected_naming_the_field(
+    cls: type[es.TextDelta], fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        cls(run_id=RUN, **fields)
+    assert isinstance(info.value, ValueError)
+    assert field in str(info.value)
+
+
+def test_events_are_immutable() -> None:
+    event = es.TextDelta(run_id=RUN, delta="x")
+    with pytest.raises(ValidationError):
+        event.delta = "y"  # type: ignore[misc]
+
+
+def test_decode_event_rejects_malformed_json_shapes() -> None:
+    with pytest.raises(ValueError, match="exactly one key"):
+        es.decode_event('{"TextDelta": {}, "RunCancelled": {}}')
+    with pytest.raises(ValueError, match="exactly one key"):
+        es.decode_event("[]")
+    with pytest.raises(ValueError):
+        es.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
+
+
+def test_unknown_variant_keeps_payload_and_is_written_back_unchanged() -> None:
+    raw = {"BrandNew": {"run_id": str(RUN), "weird": {"nested": [1, None, "x"]}, "timestamp": "2026-01-01T00:00:00Z"}}
+    event = es.decode_event(json.dumps(raw))
+    assert isinstance(event, es.UnknownEvent)
+    assert event.run_id == RUN
+    assert event.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
+    assert json.loads(es.encode_event(event)) == raw
+
+
+def test_unknown_event_without_run_id_cannot_name_its_run() -> None:
+    event = es.UnknownEvent(name="X", payload={"a": 1})
+    with pytest.raises(ValueError, match="no string run_id"):
+        _ = event.run_id
+
+
+def test_newer_fields_of_known_variants_survive_a_round_trip() -> None:
+    raw = {"TextDelta": {"run_id": str(RUN), "delta": "d", "timestamp": "2026-01-01T00:00:00Z", "added_in_v9": 1}}
+    assert json.loads(es.encode_event(es.decode_event(json.dumps(raw)))) == raw
+
+
+def test_terminal_variants() -> None:
+    terminal = {cls.__name__ for cls in es.EVENT_TYPES if cls.is_terminal}
+    assert terminal == {"RunCompleted", "RunFailed", "RunCancelled"}
+
+
+def test_finish_reason_accepts_plain_strings_and_unknown_objects() -> None:
+    event = es.RunCompleted(run_id=RUN, finish_reason="tool_calls", iterations=2)  # type: ignore[arg-type]
+    assert event.finish_reason is es.FinishReason.TOOL_CALLS
+    odd = es.RunCompleted(run_id=RUN, finish_reason={"unknown": "odd"}, iterations=2)  # type: ignore[arg-type]
+    assert odd.finish_reason == es.UnknownFinishReason(unknown="odd")

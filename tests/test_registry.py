@@ -1,0 +1,180 @@
+"""Plugin discovery, open_store and URL option handling (CONTRACT §3)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+import eventstore as es
+from eventstore.memory import MemoryEventStore
+
+
+def _plugin(*specs: es.BackendSpec) -> types.SimpleNamespace:
+    @es.hookimpl
+    def eventstore_register_backends() -> list[es.BackendSpec]:
+        return list(specs)
+
+    return types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
+
+
+def test_memory_is_discovered_through_the_entry_point_group() -> None:
+    registry = es.Registry()
+    entry = registry.backends["memory"]
+    assert entry.plugin == "memory"
+    assert entry.distribution == "eventstore"
+    assert entry.spec.schemes == ("memory",)
+    assert es.Capability.LIVE_SUBSCRIBE in entry.spec.capabilities
+
+
+def test_open_store_picks_backend_by_scheme_and_returns_unopened_store() -> None:
+    store = es.open_store("memory://")
+    assert isinstance(store, MemoryEventStore)
+    assert not store.is_open
+
+
+def test_open_store_reads_eventstore_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTSTORE_URL", "memory://?max_event_bytes=4096")
+    store = es.open_store()
+    assert isinstance(store, MemoryEventStore)
+    assert store.max_event_bytes == 4096
+
+
+def test_open_store_without_url_or_env_uses_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EVENTSTORE_URL", raising=False)
+    assert isinstance(es.open_store(), es.EventStore)
+
+
+def test_unknown_scheme_lists_installed_backends_and_names_the_package() -> None:
+    registry = es.Registry(load_entry_points=False)
+    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m")
+    with pytest.raises(es.ConfigurationError) as info:
+        registry.open_store("redis://user:hunter2@db.example:6379/0")
+    message = str(info.value)
+    assert "memory://" in message
+    assert "eventstore-redis" in message
+    assert "hunter2" not in message
+    with pytest.raises(es.ConfigurationError, match="no installed backend serves nope://"):
+        registry.open_store("nope://x")
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "expected"),
+    [
+        ("memory://?bogus=1", {}, "unknown option 'bogus'"),
+        ("memory://?max_event_bytes=abc", {}, "option 'max_event_bytes'"),
+        ("memory://?max_event_bytes=0", {}, "greater than or equal to 1"),
+        ("memory://", {"colour": "red"}, "unknown option 'colour'"),
+        ("memory://?max_event_bytes=1&max_event_bytes=2", {}, "given twice"),
+        ("not a url", {}, "scheme://"),
+    ],
+)
+def test_bad_options_raise_configuration_error(url: str, options: dict[str, object], expected: str) -> None:
+    with pytest.raises(es.ConfigurationError, match=expected):
+        es.open_store(url, **options)
+
+
+def test_keyword_options_override_url_options() -> None:
+    store = es.open_store("memory://?max_event_bytes=2048", max_event_bytes=4096)
+    assert store.max_event_bytes == 4096
+
+
+def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
+    registry = es.Registry(load_entry_points=False)
+    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m")
+
+    @es.hookimpl
+    def eventstore_register_backends() -> list[es.BackendSpec]:
+        raise RuntimeError("driver missing")
+
+    broken = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
+    with pytest.raises(es.ConfigurationError, match="driver missing"):
+        registry.register(broken, name="broken", distribution="eventstore-redis")
+    assert "broken" in registry.failures
+    assert registry.failures["broken"].distribution == "eventstore-redis"
+    assert isinstance(registry.open_store("memory://"), MemoryEventStore)
+    with pytest.raises(es.ConfigurationError, match="'broken' from eventstore-redis failed to load"):
+        registry.open_store("redis://localhost")
+
+
+def test_factory_that_fails_to_import_names_the_backend() -> None:
+    registry = es.Registry(load_entry_points=False)
+    registry.register(
+        _plugin(es.BackendSpec("ghost", ("ghost",), "no_such_module_xyz:Store.from_url")),
+        name="ghost",
+        distribution="eventstore-ghost",
+    )
+    with pytest.raises(es.ConfigurationError, match=r"'ghost' could not be loaded.*eventstore-ghost"):
+        registry.open_store("ghost://")
+
+
+def test_taken_scheme_is_not_silently_clobbered() -> None:
+    registry = es.Registry(load_entry_points=False)
+    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="a")
+    with pytest.raises(es.ConfigurationError, match="already"):
+        registry.register(_plugin(es.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b")
+    registry.register(
+        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="c", replace=True
+    )
+    assert registry.backends["memory"].plugin == "c"
+
+
+def test_registry_views_are_read_only() -> None:
+    registry = es.Registry()
+    with pytest.raises(TypeError):
+        registry.backends["x"] = registry.backends["memory"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"name": "Bad Name", "schemes": ("x",)}, "name must match"),
+        ({"name": "x", "schemes": ()}, "schemes must be"),
+        ({"name": "x", "schemes": ("HTTP",)}, "schemes must be"),
+        ({"name": "x", "schemes": ("x",), "factory": "not a path"}, "module:attribute"),
+        ({"name": "x", "schemes": ("x",), "capabilities": {"teleport"}}, "teleport"),
+    ],
+)
+def test_backend_spec_is_validated_at_registration(kwargs: dict[str, object], expected: str) -> None:
+    kwargs.setdefault("factory", "m:f")
+    with pytest.raises(es.ConfigurationError, match=expected):
+        es.BackendSpec(**kwargs)  # type: ignore[arg-type]
+
+
+def test_hook_returning_wrong_type_is_a_clear_error() -> None:
+    registry = es.Registry(load_entry_points=False)
+
+    @es.hookimpl
+    def eventstore_register_backends() -> list[object]:
+        return ["memory"]
+
+    with pytest.raises(es.ConfigurationError, match="expected BackendSpec"):
+        registry.register(types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends), name="w")
+
+
+def test_asking_for_memory_imports_no_driver() -> None:
+    code = (
+        "import sys, asyncio, eventstore\n"
+        "async def main():\n"
+        "    async with eventstore.open_store('memory://') as s:\n"
+        "        await s.last_seq(eventstore.RunId.new())\n"
+        "asyncio.run(main())\n"
+        "heavy = [m for m in ('redis', 'sqlalchemy', 'asyncpg', 'aiosqlite', 'pytest', 'hypothesis')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_redaction() -> None:
+    assert es.redact_url("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
+    assert es.redact_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    assert es.redact_url("redis://h:1/0") == "redis://h:1/0"
+    assert es.redact_url("redis://user@h") == "redis://user@h"
+    url = es.StoreURL.parse("postgresql+asyncpg://u:topsecret@h:5432/db?x=1")
+    assert "topsecret" not in repr(url) and "topsecret" not in str(url)
+    assert url.password == "topsecret" and url.port == 5432 and url.query == {"x": "1"}
+    assert "topsecret" not in es.redact_text("failed to connect to postgresql://u:topsecret@h/db: refused")

@@ -1,0 +1,220 @@
+"""What the EventStore base class does for every backend: argument validation,
+size limits, lifecycle and error translation. (Rules of the contract itself are
+checked by the conformance suite, run against memory:// in contract_tests.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+import eventstore as es
+from eventstore.memory import MemoryEventStore
+
+RUN = es.RunId.new()
+
+
+def run(coro: object) -> object:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def delta(run_id: es.RunId = RUN, text: str = "x") -> es.TextDelta:
+    return es.TextDelta(run_id=run_id, delta=text)
+
+
+async def _opened(**options: object) -> MemoryEventStore:
+    return await MemoryEventStore(**options).open()  # type: ignore[arg-type]
+
+
+def test_methods_refuse_a_store_that_is_not_open() -> None:
+    async def body() -> None:
+        store = MemoryEventStore()
+        with pytest.raises(es.StoreClosedError, match="not open"):
+            await store.append(delta())
+        await store.open()
+        await store.close()
+        await store.close()  # idempotent
+        with pytest.raises(es.StoreClosedError, match="closed"):
+            await store.list_after(RUN)
+        with pytest.raises(es.StoreClosedError):
+            await store.open()
+
+    run(body())
+
+
+@pytest.mark.parametrize("limit", [0, -1, 10_001, True, 1.5, "10", None])
+def test_limit_out_of_range_is_value_error(limit: object) -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(ValueError, match="limit"):
+                await store.list_after(RUN, limit=limit)  # type: ignore[arg-type]
+            with pytest.raises(ValueError, match="limit"):
+                await store.list_runs(limit=limit)  # type: ignore[arg-type]
+
+    run(body())
+
+
+@pytest.mark.parametrize("after", [-1, 1.0, "3", False])
+def test_bad_after_seq_is_value_error(after: object) -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(ValueError, match="after_seq"):
+                await store.list_after(RUN, after)  # type: ignore[arg-type]
+
+    run(body())
+
+
+def test_bad_ids_and_events_are_invalid_argument_errors() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError, match="run_id"):
+                await store.last_seq("nope")  # type: ignore[arg-type]
+            with pytest.raises(es.InvalidArgumentError, match="AgentEvent"):
+                await store.append({"TextDelta": {}})  # type: ignore[arg-type]
+            with pytest.raises(es.InvalidArgumentError, match="event_id"):
+                await store.append(delta(), event_id="zzz")  # type: ignore[arg-type]
+            with pytest.raises(es.InvalidArgumentError, match="expected_seq"):
+                await store.append(delta(), expected_seq=-1)
+            with pytest.raises(es.InvalidArgumentError, match="no string run_id"):
+                await store.append(es.UnknownEvent(name="X", payload={}))
+
+    run(body())
+
+
+def test_run_ids_given_as_strings_are_accepted() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append(delta())
+            assert await store.last_seq(str(RUN)) == 1  # type: ignore[arg-type]
+
+    run(body())
+
+
+def test_events_over_the_size_limit_are_rejected_with_sizes() -> None:
+    async def body() -> None:
+        async with await _opened(max_event_bytes=1024) as store:
+            with pytest.raises(es.EventTooLargeError) as info:
+                await store.append(delta(text="y" * 2000))
+            assert isinstance(info.value, ValueError)
+            assert info.value.limit == 1024 and info.value.size > 2000
+            assert "TextDelta" in str(info.value)
+            assert await store.last_seq(RUN) == 0
+            await store.append(delta(text="y" * 500))
+
+    run(body())
+
+
+def test_default_size_limit_is_one_mebibyte() -> None:
+    assert MemoryEventStore().max_event_bytes == 1 << 20 == es.DEFAULT_MAX_EVENT_BYTES
+
+
+def test_batch_validation() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            assert await store.append_batch([]) == []
+            with pytest.raises(es.InvalidArgumentError, match="one run"):
+                await store.append_batch([delta(), delta(es.RunId.new())])
+            with pytest.raises(es.InvalidArgumentError, match="sequence"):
+                await store.append_batch("abc")  # type: ignore[arg-type]
+            with pytest.raises(es.InvalidArgumentError, match="2 ids for 1 events"):
+                await store.append_batch([delta()], event_ids=[es.EventId.new(), es.EventId.new()])
+            same = es.EventId.new()
+            with pytest.raises(es.InvalidArgumentError, match="twice"):
+                await store.append_batch([delta(), delta()], event_ids=[same, same])
+            assert await store.last_seq(RUN) == 0
+
+    run(body())
+
+
+def test_batch_retry_with_event_ids_returns_stored_and_partial_overlap_conflicts() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            ids = [es.EventId.new(), es.EventId.new()]
+            first = await store.append_batch([delta(), delta()], event_ids=ids)
+            again = await store.append_batch([delta(), delta()], event_ids=ids)
+            assert again == first
+            with pytest.raises(es.IdempotencyConflictError):
+                await store.append_batch([delta(), delta()], event_ids=[ids[0], es.EventId.new()])
+            assert await store.last_seq(RUN) == 2
+
+    run(body())
+
+
+class _Exploding(MemoryEventStore):
+    backend_name = "exploding"
+
+    async def _append(
+        self, run_id: es.RunId, events: Sequence[es.PendingEvent], expected_seq: int | None
+    ) -> list[es.EventEnvelope]:
+        raise OSError("connection to redis://app:hunter2@cache:6379 reset")
+
+
+def test_driver_errors_are_translated_chained_and_redacted() -> None:
+    async def body() -> None:
+        async with _Exploding() as store:
+            with pytest.raises(es.BackendError) as info:
+                await store.append(delta())
+            assert isinstance(info.value.__cause__, OSError)
+            assert "exploding append failed" in str(info.value)
+            assert "hunter2" not in str(info.value)
+
+    run(body())
+
+
+def test_cancellation_is_not_translated() -> None:
+    class Slow(MemoryEventStore):
+        async def _last_seq(self, run_id: es.RunId) -> int:
+            await asyncio.sleep(10)
+            return 0
+
+    async def body() -> None:
+        async with Slow() as store:
+            task = asyncio.create_task(store.last_seq(RUN))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(body())
+
+
+def test_subscribe_validates_eagerly_and_ends_after_terminal() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(ValueError, match="after_seq"):
+                store.subscribe(RUN, -5)
+            await store.append(delta())
+            await store.append(es.RunFailed(run_id=RUN, error="boom"))
+            await store.append(delta())
+            seen = [e.seq async for e in store.subscribe(RUN, until_terminal=True)]
+            assert seen == [1, 2]
+
+    run(body())
+
+
+def test_repr_and_describe_name_the_backend() -> None:
+    assert "memory" in repr(MemoryEventStore())
+
+
+def test_unsupported_operations_raise_unsupported() -> None:
+    class Minimal(es.EventStore):
+        async def _append(
+            self, run_id: es.RunId, events: Sequence[es.PendingEvent], expected_seq: int | None
+        ) -> list[es.EventEnvelope]:
+            return []
+
+        async def _list_after(self, run_id: es.RunId, after_seq: int, limit: int) -> list[es.EventEnvelope]:
+            return []
+
+        async def _last_seq(self, run_id: es.RunId) -> int:
+            return 0
+
+    async def body() -> None:
+        async with Minimal() as store:
+            with pytest.raises(es.UnsupportedOperationError):
+                await store.delete_run(RUN)
+            with pytest.raises(es.UnsupportedOperationError):
+                await store.list_runs()
+
+    run(body())
