@@ -384,9 +384,27 @@ AgentEvent = Annotated[
 _EVENT_ADAPTER: Final[TypeAdapter[AgentEvent]] = TypeAdapter(AgentEvent)
 
 
+_TAG_PREFIX: Final[dict[type, bytes]] = {
+    cls: b'{"' + cls.__name__.encode() + b'":' for cls in EVENT_TYPES
+}
+
+
+def encode_event_bytes(event: AgentEvent) -> bytes:
+    """The event's externally tagged JSON as UTF-8 bytes.
+
+    The hot path of every append: known variants are serialized by their own
+    model serializer and wrapped here, which skips the union's Python-level
+    tagging callback (half the cost of a small event).
+    """
+    prefix = _TAG_PREFIX.get(type(event))
+    if prefix is None:
+        return _EVENT_ADAPTER.dump_json(event)
+    return prefix + type(event).__pydantic_serializer__.to_json(event) + b"}"
+
+
 def encode_event(event: AgentEvent) -> str:
     """The event's externally tagged JSON, as the Rust runtime writes it."""
-    return _EVENT_ADAPTER.dump_json(event).decode()
+    return encode_event_bytes(event).decode()
 
 
 def decode_event(data: str | bytes) -> AgentEvent:

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
+import uuid_utils
 from uuid_utils.compat import uuid7 as _uuid7
 
 
@@ -33,7 +34,12 @@ class _TypedUUID(uuid.UUID):
     @classmethod
     def new(cls) -> Self:
         """A new time-ordered (version 7) identifier."""
-        return cls._from_uuid(_uuid7())
+        # uuid_utils' own UUID type is ~4x faster to make than the stdlib-compatible
+        # one; only its 128-bit value is taken.
+        obj = _new(cls)
+        _set(obj, "int", uuid_utils.uuid7().int)
+        _set(obj, "is_safe", uuid.SafeUUID.unknown)
+        return obj
 
     @classmethod
     def parse(cls, value: str | uuid.UUID) -> Self:

@@ -34,7 +34,7 @@ from ._errors import (
     StoreClosedError,
     UnsupportedOperationError,
 )
-from ._events import _EVENT_ADAPTER, AgentEvent, RunStarted, is_event
+from ._events import AgentEvent, RunStarted, encode_event_bytes, is_event
 from ._ids import EventId, RunId, SessionId
 from ._url import redact_text
 
@@ -231,7 +231,7 @@ class EventStore(abc.ABC):
             raise InvalidArgumentError(
                 f"expected an AgentEvent instance, got {type(event).__name__}"
             )
-        data = _EVENT_ADAPTER.dump_json(event)
+        data = encode_event_bytes(event)
         if len(data) > self.max_event_bytes:
             raise EventTooLargeError(
                 size=len(data), limit=self.max_event_bytes, event_type=event.event_type

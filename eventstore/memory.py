@@ -71,31 +71,37 @@ class MemoryEventStore(EventStore):
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = _Run()
-        stored = [run.by_event_id.get(p.event_id) for p in events]
-        if stored[0] is not None and all(i is not None for i in stored):
-            return [run.envelopes[i] for i in stored]  # type: ignore[index]
-        if any(i is not None for i in stored):
-            raise IdempotencyConflictError(
-                f"run {run_id}: some event ids of the batch are stored and some are not"
-            )
-        last = len(run.envelopes)
+        by_event_id = run.by_event_id
+        if by_event_id:
+            stored = [by_event_id.get(p.event_id) for p in events]
+            missing = stored.count(None)
+            if missing == 0:
+                return [run.envelopes[i] for i in stored]  # type: ignore[index]
+            if missing != len(stored):
+                raise IdempotencyConflictError(
+                    f"run {run_id}: some event ids of the batch are stored and some are not"
+                )
+        envelopes = run.envelopes
+        last = len(envelopes)
         if expected_seq is not None and expected_seq != last:
             raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
         sessions, run.session_id = stamp_sessions(run.session_id, events)
         now = datetime.now(UTC)
         out = []
-        for offset, (pending, session_id) in enumerate(zip(events, sessions, strict=True)):
-            envelope = new_envelope(
-                event_id=pending.event_id,
-                seq=last + offset + 1,
-                run_id=run_id,
-                session_id=session_id,
-                event=pending.event,
-                emitted_at=now,
+        for pending, session_id in zip(events, sessions, strict=True):
+            by_event_id[pending.event_id] = last
+            last += 1
+            out.append(
+                new_envelope(
+                    event_id=pending.event_id,
+                    seq=last,
+                    run_id=run_id,
+                    session_id=session_id,
+                    event=pending.event,
+                    emitted_at=now,
+                )
             )
-            run.by_event_id[pending.event_id] = last + offset
-            out.append(envelope)
-        run.envelopes.extend(out)
+        envelopes.extend(out)
         self._notifier.notify(run_id)
         return out
 
