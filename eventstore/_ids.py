@@ -13,9 +13,9 @@ __all__ = ["EventId", "RunId", "SessionId", "new_uuid7"]
 import uuid
 from typing import Any, Self
 
+import uuid_utils
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
-import uuid_utils
 from uuid_utils.compat import uuid7 as _uuid7
 
 
