@@ -84,7 +84,7 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 #: A non-negative integer that is really an int (not a bool or a numeric string).
 Count = Annotated[int, Field(strict=True, ge=0)]
 _OptionalCount = Annotated[
-    int | None, Field(default=None, strict=True, ge=0, exclude_if=lambda v: v is None)
+    int | None, Field(strict=True, ge=0, exclude_if=lambda v: v is None)
 ]
 
 _MODEL_CONFIG: Final = ConfigDict(frozen=True, extra="allow", str_strip_whitespace=False)
@@ -119,9 +119,9 @@ class TokenUsage(_Value):
     input_tokens: Count
     output_tokens: Count
     total_tokens: Count
-    cache_creation_input_tokens: _OptionalCount
-    cache_read_input_tokens: _OptionalCount
-    cached_input_tokens: _OptionalCount
+    cache_creation_input_tokens: _OptionalCount = None
+    cache_read_input_tokens: _OptionalCount = None
+    cached_input_tokens: _OptionalCount = None
 
 
 class ToolCall(_Value):
