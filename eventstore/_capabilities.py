@@ -24,6 +24,8 @@ class Capability(enum.StrEnum):
     DELETE = "delete"
     #: ``list_runs`` is supported.
     LIST_RUNS = "list_runs"
+    #: ``import_envelopes`` is supported (``eventstore copy`` into this backend).
+    IMPORT = "import"
     #: The store offers a :class:`~eventstore.Backdoor` for tests to inspect and
     #: corrupt raw storage, so the suite can check rule 8 (corruption).
     BACKDOOR = "backdoor"

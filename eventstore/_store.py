@@ -19,6 +19,7 @@ __all__ = [
 
 import abc
 import asyncio
+import itertools
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
 
 from ._capabilities import Capability
+from ._envelope import EventEnvelope
 from ._errors import (
     BackendError,
+    ConcurrencyError,
     EventStoreError,
     EventTooLargeError,
     InvalidArgumentError,
@@ -39,7 +42,7 @@ from ._ids import EventId, RunId, SessionId
 from ._url import redact_text
 
 if TYPE_CHECKING:
-    from ._envelope import EventEnvelope, RunInfo
+    from ._envelope import RunInfo
 
 #: Default cap on one event's serialized size (1 MiB).
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
@@ -414,6 +417,59 @@ class EventStore(abc.ABC):
         with self._boundaries["delete"]:
             return await self._delete_run(run_id)
 
+    # -- copying -----------------------------------------------------------------
+
+    async def import_envelopes(self, envelopes: Sequence[EventEnvelope]) -> int:
+        """Store envelopes copied from another store verbatim; return how many were new.
+
+        Event ids, seqs, session ids and ``emitted_at`` are kept as given. The
+        envelopes must be of one run with consecutive seqs. Those already stored
+        (same seq and same event id) are skipped, so an interrupted copy can simply
+        be run again; the first new one must follow the run's last seq, else
+        :class:`ConcurrencyError`. A stored seq with a different event id means the
+        destination diverged: :class:`ConcurrencyError` too. Needs capability
+        ``import``.
+        """
+        self._require_open()
+        envelopes = list(envelopes)
+        if not envelopes:
+            return 0
+        if not all(isinstance(e, EventEnvelope) for e in envelopes):
+            raise InvalidArgumentError("import_envelopes takes EventEnvelope values")
+        run_id = envelopes[0].run_id
+        if len(envelopes) > MAX_LIMIT:
+            raise InvalidArgumentError(f"import_envelopes takes at most {MAX_LIMIT} envelopes")
+        for previous, current in itertools.pairwise(envelopes):
+            if current.run_id != run_id:
+                raise InvalidArgumentError(
+                    f"import_envelopes takes envelopes of one run: {run_id} and {current.run_id}"
+                )
+            if current.seq != previous.seq + 1:
+                raise InvalidArgumentError(
+                    f"run {run_id}: envelopes must have consecutive seqs, "
+                    f"got {previous.seq} then {current.seq}"
+                )
+        pending = [self._pending(e.event, e.event_id) for e in envelopes]
+        with self._boundaries["append"]:
+            last = await self._last_seq(run_id)
+            first = envelopes[0].seq
+            if first <= last:
+                overlap = await self._list_after(run_id, first - 1, last - first + 1)
+                stored = {e.seq: e.event_id for e in overlap}
+                for envelope in envelopes[: last - first + 1]:
+                    if stored.get(envelope.seq) != envelope.event_id:
+                        raise ConcurrencyError(
+                            run_id=run_id, expected_seq=envelope.seq - 1, actual_seq=last
+                        )
+                skip = min(last - first + 1, len(envelopes))
+                envelopes, pending = envelopes[skip:], pending[skip:]
+                if not envelopes:
+                    return 0
+            elif first != last + 1:
+                raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
+            await self._import(run_id, envelopes, [p.event_json for p in pending], last)
+        return len(envelopes)
+
     # -- primitives for backends -------------------------------------------------
 
     async def _do_open(self) -> None:  # noqa: B027 - optional hook
@@ -450,6 +506,23 @@ class EventStore(abc.ABC):
 
     async def _delete_run(self, run_id: RunId) -> int:
         raise UnsupportedOperationError(f"{self.backend_name} does not support delete_run")
+
+    async def _import(
+        self,
+        run_id: RunId,
+        envelopes: Sequence[EventEnvelope],
+        event_jsons: Sequence[str],
+        expected_seq: int,
+    ) -> None:
+        """Store ``envelopes`` verbatim if the run's last seq is still ``expected_seq``.
+
+        Atomically: check the last seq (else ``ConcurrencyError``), write every
+        envelope with its own id, seq, session id and time, record the event ids
+        for idempotency, and leave the run's session at the last envelope's.
+        """
+        raise UnsupportedOperationError(
+            f"{self.backend_name} does not support import_envelopes (copy)"
+        )
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         """Return when the run may have events past ``after_seq``.

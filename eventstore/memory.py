@@ -42,7 +42,13 @@ class MemoryEventStore(EventStore):
 
     backend_name: ClassVar[str] = "memory"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.LIVE_SUBSCRIBE, Capability.DELETE, Capability.LIST_RUNS, Capability.BACKDOOR}
+        {
+            Capability.LIVE_SUBSCRIBE,
+            Capability.DELETE,
+            Capability.LIST_RUNS,
+            Capability.BACKDOOR,
+            Capability.IMPORT,
+        }
     )
 
     def __init__(self, **options: Any) -> None:
@@ -104,6 +110,25 @@ class MemoryEventStore(EventStore):
         envelopes.extend(out)
         self._notifier.notify(run_id)
         return out
+
+    async def _import(
+        self,
+        run_id: RunId,
+        envelopes: Sequence[EventEnvelope],
+        event_jsons: Sequence[str],
+        expected_seq: int,
+    ) -> None:
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = _Run()
+        last = len(run.envelopes)
+        if last != expected_seq:
+            raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
+        for envelope in envelopes:
+            run.by_event_id[envelope.event_id] = envelope.seq - 1
+        run.envelopes.extend(envelopes)
+        run.session_id = envelopes[-1].session_id
+        self._notifier.notify(run_id)
 
     async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
         run = self._runs.get(run_id)

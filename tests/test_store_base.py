@@ -218,3 +218,54 @@ def test_unsupported_operations_raise_unsupported() -> None:
                 await store.list_runs()
 
     run(body())
+
+
+def _copy_source_run() -> tuple[es.RunId, list[es.EventEnvelope]]:
+    async def body() -> tuple[es.RunId, list[es.EventEnvelope]]:
+        run_id = es.RunId.new()
+        async with MemoryEventStore() as src:
+            await src.append(delta(run_id, "before session"))
+            await src.append(
+                es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p", model="m")
+            )
+            for i in range(5):
+                await src.append(delta(run_id, str(i)))
+            return run_id, await src.list_after(run_id, None, 100)
+
+    return asyncio.run(body())  # type: ignore[return-value]
+
+
+def test_import_envelopes_keeps_ids_seqs_sessions_and_times() -> None:
+    run_id, envelopes = _copy_source_run()
+
+    async def body() -> None:
+        async with MemoryEventStore() as dst:
+            assert await dst.import_envelopes(envelopes[:3]) == 3
+            # Re-running an interrupted copy: the stored prefix is skipped.
+            assert await dst.import_envelopes(envelopes) == 4
+            assert await dst.import_envelopes(envelopes) == 0
+            assert await dst.list_after(run_id, None, 100) == envelopes
+            # The run's session carries on for new appends; retries of copied ids dedupe.
+            new = await dst.append(delta(run_id, "after copy"))
+            assert new.seq == 8 and new.session_id == envelopes[-1].session_id
+            again = await dst.append(delta(run_id), event_id=envelopes[0].event_id)
+            assert again == envelopes[0]
+
+    run(body())
+
+
+def test_import_envelopes_refuses_gaps_and_divergence() -> None:
+    run_id, envelopes = _copy_source_run()
+
+    async def body() -> None:
+        async with MemoryEventStore() as dst:
+            with pytest.raises(es.ConcurrencyError):
+                await dst.import_envelopes(envelopes[2:])
+            with pytest.raises(es.InvalidArgumentError, match="consecutive"):
+                await dst.import_envelopes([envelopes[0], envelopes[2]])
+            await dst.append(delta(run_id, "local"))
+            with pytest.raises(es.ConcurrencyError):
+                await dst.import_envelopes(envelopes)
+            assert await dst.last_seq(run_id) == 1
+
+    run(body())

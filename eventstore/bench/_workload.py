@@ -6,7 +6,7 @@ every scenario builds its events first and times only the store calls.
 
 from __future__ import annotations
 
-__all__ = ["workload_events", "workload_json"]
+__all__ = ["iter_workload_events", "workload_events", "workload_json"]
 
 import itertools
 from collections.abc import Callable, Iterator
@@ -59,7 +59,8 @@ _CYCLE: Final[tuple[_Maker, ...]] = (
 )
 
 
-def _iter_events(run_id: RunId) -> Iterator[AgentEvent]:
+def iter_workload_events(run_id: RunId) -> Iterator[AgentEvent]:
+    """An endless stream of realistic events of ``run_id``, built one at a time."""
     for i in itertools.count():
         for make in _CYCLE:
             yield make(run_id, i)
@@ -67,7 +68,7 @@ def _iter_events(run_id: RunId) -> Iterator[AgentEvent]:
 
 def workload_events(run_id: RunId, count: int) -> list[AgentEvent]:
     """``count`` realistic events of ``run_id``."""
-    return list(itertools.islice(_iter_events(run_id), count))
+    return list(itertools.islice(iter_workload_events(run_id), count))
 
 
 def workload_json(run_id: RunId, count: int) -> list[str]:
