@@ -454,7 +454,9 @@ class EventStore(abc.ABC):
             last = await self._last_seq(run_id)
             first = envelopes[0].seq
             if first <= last:
-                overlap = await self._list_after(run_id, first - 1, last - first + 1)
+                overlap = await self._list_after(
+                    run_id, first - 1, min(last - first + 1, len(envelopes))
+                )
                 stored = {e.seq: e.event_id for e in overlap}
                 for envelope in envelopes[: last - first + 1]:
                     if stored.get(envelope.seq) != envelope.event_id:
