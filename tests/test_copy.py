@@ -1,0 +1,86 @@
+"""eventstore.copy: verbatim, resumable copies and verification."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+import eventstore as es
+from eventstore.copy import CopyProgress, copy_runs, verify_runs
+from eventstore.memory import MemoryEventStore
+
+
+async def _fill(store: es.EventStore, runs: int, events: int) -> list[es.RunId]:
+    ids = []
+    for _ in range(runs):
+        run_id = es.RunId.new()
+        await store.append(
+            es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p", model="m")
+        )
+        for i in range(events - 2):
+            await store.append(es.TextDelta(run_id=run_id, delta=f"chunk {i}"))
+        await store.append(es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1))
+        ids.append(run_id)
+    return ids
+
+
+def test_copy_keeps_every_envelope_and_verify_reports_identical() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            ids = await _fill(src, runs=3, events=25)
+            progress = await copy_runs(src, dst, page_size=10)
+            assert progress.runs_done == 3 and progress.events_copied == 75
+            comparisons = await verify_runs(src, dst)
+            assert [c.run_id for c in comparisons] == sorted(ids)
+            assert all(c.identical for c in comparisons)
+
+    asyncio.run(body())
+
+
+def test_interrupted_copy_resumes_without_duplicates() -> None:
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_two_pages(progress: CopyProgress) -> None:
+        if progress.events_copied >= 20:
+            raise Interrupt
+
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=50)
+            with pytest.raises(Interrupt):
+                await copy_runs(src, dst, on_progress=stop_after_two_pages, page_size=10)
+            assert await dst.last_seq(run_id) == 20
+            progress = await copy_runs(src, dst, page_size=10)
+            assert progress.events_copied == 30 and progress.events_skipped == 20
+            assert await dst.list_after(run_id, None, 100) == await src.list_after(run_id, None, 100)
+            again = await copy_runs(src, dst)
+            assert again.events_copied == 0
+
+    asyncio.run(body())
+
+
+def test_verify_finds_the_first_difference() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=10)
+            await dst.import_envelopes(await src.list_after(run_id, None, 6))
+            (comparison,) = await verify_runs(src, dst, [run_id])
+            assert not comparison.identical
+            assert comparison.first_difference == 7
+            assert (comparison.source_events, comparison.destination_events) == (10, 6)
+
+    asyncio.run(body())
+
+
+def test_destination_without_import_is_refused() -> None:
+    class NoImport(MemoryEventStore):
+        capabilities = MemoryEventStore.capabilities - {es.Capability.IMPORT}
+
+    async def body() -> None:
+        async with MemoryEventStore() as src, NoImport() as dst:
+            with pytest.raises(es.ConfigurationError, match="import"):
+                await copy_runs(src, dst)
+
+    asyncio.run(body())
