@@ -90,7 +90,7 @@ def test_decode_event_rejects_malformed_json_shapes() -> None:
         es.decode_event('{"TextDelta": {}, "RunCancelled": {}}')
     with pytest.raises(ValueError, match="exactly one key"):
         es.decode_event("[]")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="run_id"):
         es.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
 
 
