@@ -330,6 +330,12 @@ class Registry:
         """An unopened store for ``url`` (see :func:`eventstore.open_store`)."""
         if url is None:
             url = os.environ.get(URL_ENV) or DEFAULT_URL
+        telemetry = False
+        # A cheap textual pre-check, so that stores without telemetry import nothing.
+        if "telemetry" in options or "telemetry" in url or "EVENTSTORE_TELEMETRY" in os.environ:
+            from .telemetry import take_telemetry_option
+
+            url, telemetry = take_telemetry_option(url, options)
         entry = self.backend_for(url)
         factory = entry.load_factory()
         store = factory(url, **options)
@@ -338,6 +344,10 @@ class Registry:
                 f"backend {entry.spec.name!r} factory returned {type(store).__name__}, "
                 "not an EventStore"
             )
+        if telemetry:
+            from .telemetry import instrument
+
+            return instrument(store)
         return store
 
     def specs(self) -> Iterable[RegisteredBackend]:
@@ -364,7 +374,9 @@ def open_store(url: str | None = None, **options: Any) -> EventStore:
 
     With no URL, ``EVENTSTORE_URL`` is used, and with neither the embedded default.
     Options come from the URL's query string and ``options`` (keywords win). Use it
-    as ``async with open_store(url) as store: ...``.
+    as ``async with open_store(url) as store: ...``. ``telemetry=True`` (or the URL
+    option ``telemetry=1``, or ``EVENTSTORE_TELEMETRY=1``) wraps the store in
+    OpenTelemetry instrumentation (extra ``eventstore[otel]``).
 
     Raises :class:`ConfigurationError` for an unknown scheme (listing the installed
     backends and the distribution to install), an unknown option or a bad value.
