@@ -1,0 +1,168 @@
+"""The ASGI app: the JSON endpoints, the run stream and the viewer page."""
+
+from __future__ import annotations
+
+__all__ = ["create_app"]
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from importlib.resources import files
+
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .._errors import EventStoreError
+from .._plugins import open_store
+from .._store import EventStore
+from ._params import parse_limit, parse_run_id, parse_seq, parse_session_id
+from ._problems import error_response
+from ._sse import EventStreamResponse, StreamSettings, run_frames
+
+logger = logging.getLogger("eventstore.serve")
+
+
+def _json_list(items: Iterable[BaseModel]) -> Response:
+    # Each model dumps its own JSON (the behest envelope form); joining the strings
+    # avoids a round trip through Python dicts.
+    body = "[" + ",".join(item.model_dump_json() for item in items) + "]"
+    return Response(body, media_type="application/json")
+
+
+class _Endpoints:
+    """Request handlers bound to one store."""
+
+    def __init__(self, store: EventStore, settings: StreamSettings) -> None:
+        self.store = store
+        self.settings = settings
+        # Set when the server shuts down: open streams end so connections drain.
+        self.closing = asyncio.Event()
+
+    async def index(self, request: Request) -> Response:
+        page = files(__package__).joinpath("static", "index.html").read_text("utf-8")
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    async def runs(self, request: Request) -> Response:
+        query = request.query_params
+        after = query.get("after")
+        infos = await self.store.list_runs(
+            session_id=parse_session_id(query.get("session_id")),
+            limit=parse_limit(query.get("limit")),
+            after=parse_run_id(after, "after") if after else None,
+        )
+        return _json_list(infos)
+
+    async def events(self, request: Request) -> Response:
+        run_id = parse_run_id(request.path_params["run_id"])
+        query = request.query_params
+        envelopes = await self.store.list_after(
+            run_id, parse_seq(query.get("after_seq")), parse_limit(query.get("limit"))
+        )
+        return _json_list(envelopes)
+
+    async def stream(self, request: Request) -> Response:
+        run_id = parse_run_id(request.path_params["run_id"])
+        # A reconnecting EventSource sends the last id it saw; it wins over the query
+        # string, which still holds what the page asked for the first time.
+        header = request.headers.get("last-event-id")
+        if header is not None and header.strip():
+            after_seq = parse_seq(header.strip(), "Last-Event-ID")
+        else:
+            after_seq = parse_seq(request.query_params.get("after_seq"))
+        # Touch the store before the 200 goes out, so an unreachable backend is a 503
+        # rather than a stream that fails after its headers.
+        await self.store.last_seq(run_id)
+        # During shutdown the stream ends right after its "retry:" line; a 503 would
+        # make a browser's EventSource give up instead of reconnecting later.
+        frames = run_frames(self.store, run_id, after_seq or 0, self.settings, self.closing)
+        return EventStreamResponse(frames)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": "internal server error"}, status_code=500)
+
+
+def create_app(
+    store_or_url: EventStore | str,
+    *,
+    keepalive_seconds: float = 15.0,
+    retry_ms: int = 1000,
+    max_events_per_stream: int | None = None,
+) -> Starlette:
+    """The ASGI app serving ``store_or_url`` (a store instance or a store URL).
+
+    The app opens the store when it starts and closes it when it shuts down.
+    ``keepalive_seconds`` spaces the comment lines an idle stream sends,
+    ``retry_ms`` is the reconnect delay suggested to browsers, and
+    ``max_events_per_stream`` ends each stream response after that many events so
+    the client reconnects and resumes (``None``: no limit).
+
+    ``app.state.close_streams()`` ends every open stream without ``end`` (clients
+    reconnect and resume later); call it when the server begins to shut down, as
+    :func:`~eventstore.serve.serve_command` does, or connections never drain.
+    """
+    if keepalive_seconds <= 0:
+        raise ValueError(f"keepalive_seconds must be > 0, got {keepalive_seconds!r}")
+    if retry_ms < 0:
+        raise ValueError(f"retry_ms must be >= 0, got {retry_ms!r}")
+    if max_events_per_stream is not None and max_events_per_stream < 1:
+        raise ValueError(f"max_events_per_stream must be >= 1, got {max_events_per_stream!r}")
+    store = open_store(store_or_url) if isinstance(store_or_url, str) else store_or_url
+    endpoints = _Endpoints(
+        store,
+        StreamSettings(
+            keepalive_seconds=keepalive_seconds,
+            retry_ms=retry_ms,
+            max_events=max_events_per_stream,
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await store.open()
+        logger.info("serving %r", store)
+        try:
+            yield
+        finally:
+            endpoints.closing.set()
+            await store.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", endpoints.index, methods=["GET"]),
+            Route("/runs", endpoints.runs, methods=["GET"]),
+            Route("/runs/{run_id}/events", endpoints.events, methods=["GET"]),
+            Route("/runs/{run_id}/stream", endpoints.stream, methods=["GET"]),
+            Mount(
+                "/static",
+                StaticFiles(packages=[(__package__ or "eventstore.serve", "static")]),
+                name="static",
+            ),
+        ],
+        exception_handlers={
+            EventStoreError: _store_error,
+            ValueError: _store_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    app.state.close_streams = endpoints.closing.set
+    return app

@@ -1,0 +1,352 @@
+"""What the conformance suite cannot see: the file format, crash recovery, the URL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from eventstore_jsonl import JsonlEventStore
+from eventstore_jsonl.plugin import CAPABILITIES
+
+import eventstore
+from eventstore import (
+    BackendUnavailableError,
+    ConfigurationError,
+    CorruptEventError,
+    EventEnvelope,
+    RunCompleted,
+    RunId,
+    RunStarted,
+    SessionId,
+    TextDelta,
+)
+from eventstore.copy import copy_runs, verify_runs
+
+_T = TypeVar("_T")
+
+
+def run(coro: Coroutine[Any, Any, _T]) -> _T:
+    # A hung store fails the test instead of blocking the run.
+    async def guarded() -> _T:
+        async with asyncio.timeout(30):
+            return await coro
+
+    return asyncio.run(guarded())
+
+
+def deltas(run_id: RunId, count: int) -> list[TextDelta]:
+    return [TextDelta(run_id=run_id, delta=f"d{i}") for i in range(count)]
+
+
+async def append_and_read(url: str, run_id: RunId, count: int) -> list[EventEnvelope]:
+    async with eventstore.open_store(url) as store:
+        await store.append_batch(deltas(run_id, count))
+        return await store.list_after(run_id)
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Path:
+    return tmp_path / "events"
+
+
+@pytest.fixture
+def url(directory: Path) -> str:
+    return f"jsonl://{directory}"
+
+
+# -- the file format ------------------------------------------------------------------
+
+
+def test_format_one_envelope_json_per_line_in_seq_order(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    stored = run(append_and_read(url, run_id, 3))
+    lines = (directory / f"{run_id}.jsonl").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3]
+    assert [EventEnvelope.model_validate_json(line) for line in lines] == stored
+
+
+def test_format_imported_envelopes_are_stored_verbatim(url: str, tmp_path: Path) -> None:
+    run_id = RunId.new()
+    session = SessionId.new()
+
+    async def scenario() -> tuple[list[EventEnvelope], list[EventEnvelope], int]:
+        async with eventstore.open_store("memory://") as source:
+            await source.append(
+                RunStarted(run_id=run_id, session_id=session, provider="p", model="m")
+            )
+            await source.append_batch(deltas(run_id, 3))
+            original = await source.list_after(run_id)
+        async with eventstore.open_store(url) as destination:
+            assert await destination.import_envelopes(original[:2]) == 2
+            # Resuming an interrupted copy stores only what is missing.
+            assert await destination.import_envelopes(original) == 2
+            copied = await destination.list_after(run_id)
+            # The session of the imported run carries on for new appends.
+            (after,) = await destination.append_batch(deltas(run_id, 1))
+            return original, copied, after.seq if after.session_id == session else -1
+
+    original, copied, next_seq = run(scenario())
+    assert copied == original
+    assert next_seq == 5
+
+
+def test_copy_into_jsonl_is_resumable_and_verifies_identical(url: str) -> None:
+    run_ids = [RunId.new() for _ in range(3)]
+
+    async def scenario() -> tuple[int, int, list[bool]]:
+        async with (
+            eventstore.open_store("memory://") as source,
+            eventstore.open_store(url) as destination,
+        ):
+            for run_id in run_ids:
+                await source.append_batch(deltas(run_id, 120))
+            # An interrupted copy: one run and part of another made it across.
+            await copy_runs(source, destination, run_ids[:1])
+            await destination.import_envelopes(await source.list_after(run_ids[1], 0, 50))
+            resumed = await copy_runs(source, destination, page_size=40)
+            compared = await verify_runs(source, destination)
+            return resumed.events_copied, resumed.events_skipped, [c.identical for c in compared]
+
+    copied, skipped, identical = run(scenario())
+    assert (copied, skipped) == (70 + 120, 120 + 50)
+    assert identical == [True, True, True]
+
+
+# -- crash recovery -------------------------------------------------------------------
+
+
+def test_torn_last_line_is_ignored_then_truncated_by_the_next_append(
+    url: str, directory: Path
+) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 2))
+    path = directory / f"{run_id}.jsonl"
+    intact = path.read_bytes()
+    # What a writer killed inside write() leaves: part of a line, no newline.
+    path.write_bytes(intact + intact.splitlines(keepends=True)[0][:40])
+
+    async def scenario() -> tuple[int, list[EventEnvelope], list[EventEnvelope]]:
+        async with eventstore.open_store(url) as store:
+            before = await store.last_seq(run_id)
+            appended = await store.append_batch(deltas(run_id, 1))
+            return before, appended, await store.list_after(run_id)
+
+    before, appended, stored = run(scenario())
+    assert before == 2
+    assert appended[0].seq == 3
+    assert [e.seq for e in stored] == [1, 2, 3]
+    assert stored[2] == appended[0]
+    assert path.read_bytes().startswith(intact)
+    assert path.read_bytes().count(b"\n") == 3
+
+
+def test_batch_cut_short_between_its_lines_is_dropped_as_a_whole(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 1))
+    path = directory / f"{run_id}.jsonl"
+    committed = path.read_bytes()
+
+    run(append_and_read(url, run_id, 3))
+    # A crash after two whole lines of the three-line batch reached the file.
+    batch = path.read_bytes()[len(committed) :].splitlines(keepends=True)
+    assert [line.endswith(b" \n") for line in batch] == [True, True, False]
+    path.write_bytes(committed + b"".join(batch[:2]))
+
+    async def scenario() -> tuple[int, list[int]]:
+        async with eventstore.open_store(url) as store:
+            before = await store.last_seq(run_id)
+            await store.append(TextDelta(run_id=run_id, delta="after the crash"))
+            return before, [e.seq for e in await store.list_after(run_id)]
+
+    assert run(scenario()) == (1, [1, 2])
+    assert path.read_bytes().count(b"\n") == 2
+
+
+def test_torn_line_alone_is_an_empty_run(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    directory.mkdir()
+    (directory / f"{run_id}.jsonl").write_bytes(b'{"event_id":"01')
+
+    async def scenario() -> tuple[int, list[EventEnvelope], int]:
+        async with eventstore.open_store(url) as store:
+            runs = await store.list_runs()
+            first = await store.append(TextDelta(run_id=run_id, delta="x"))
+            return len(runs), await store.list_after(run_id), first.seq
+
+    runs, stored, first_seq = run(scenario())
+    assert runs == 0
+    assert first_seq == 1
+    assert [e.seq for e in stored] == [1]
+
+
+def test_corrupt_complete_line_raises_naming_run_and_seq(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 3))
+    path = directory / f"{run_id}.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + b"this is not json\n" + lines[2])
+
+    async def scenario() -> tuple[CorruptEventError, list[int], list[int]]:
+        async with eventstore.open_store(url) as store:
+            with pytest.raises(CorruptEventError) as caught:
+                await store.list_after(run_id)
+            before = [e.seq for e in await store.list_after(run_id, 0, 1)]
+            after = [e.seq for e in await store.list_after(run_id, 2)]
+            return caught.value, before, after
+
+    error, before, after = run(scenario())
+    assert error.run_id == run_id
+    assert error.position == "seq 2 (line 2)"
+    assert str(run_id) in str(error)
+    assert (before, after) == ([1], [3])
+
+
+def test_corrupt_line_holding_another_seq_is_reported(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 3))
+    path = directory / f"{run_id}.jsonl"
+    first, second, third = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + third + second)
+
+    async def scenario() -> None:
+        async with eventstore.open_store(url) as store:
+            await store.list_after(run_id)
+
+    with pytest.raises(CorruptEventError, match="holds seq 3"):
+        run(scenario())
+
+
+def test_corrupt_last_line_stops_appends_rather_than_guess_the_session(
+    url: str, directory: Path
+) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 2))
+    path = directory / f"{run_id}.jsonl"
+    first, _ = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + b"garbage\n")
+
+    async def scenario() -> None:
+        async with eventstore.open_store(url) as store:
+            await store.append(TextDelta(run_id=run_id, delta="x"))
+
+    with pytest.raises(CorruptEventError, match="session is unknown"):
+        run(scenario())
+    assert path.read_bytes().count(b"\n") == 2
+
+
+# -- several stores on one directory --------------------------------------------------
+
+
+def test_subscriber_sees_appends_of_another_store_by_polling(url: str) -> None:
+    run_id = RunId.new()
+
+    async def scenario() -> list[int]:
+        async with eventstore.open_store(url) as reader, eventstore.open_store(url) as writer:
+            stream = reader.subscribe(run_id, until_terminal=True)
+            consumer = asyncio.create_task(_seqs(stream))
+            await writer.append_batch(deltas(run_id, 2))
+            await writer.append(RunCompleted(run_id=run_id, finish_reason="stop", iterations=1))
+            return await consumer
+
+    assert run(scenario()) == [1, 2, 3]
+
+
+async def _seqs(stream: Any) -> list[int]:
+    return [envelope.seq async for envelope in stream]
+
+
+def test_cached_index_notices_a_run_deleted_and_rewritten_elsewhere(url: str) -> None:
+    run_id = RunId.new()
+
+    async def scenario() -> tuple[list[EventEnvelope], list[EventEnvelope]]:
+        async with eventstore.open_store(url) as first, eventstore.open_store(url) as second:
+            await first.append_batch(deltas(run_id, 2))
+            assert len(await first.list_after(run_id)) == 2  # first now caches the file
+            assert await second.delete_run(run_id) == 2
+            rewritten = await second.append_batch(deltas(run_id, 4))
+            return rewritten, await first.list_after(run_id)
+
+    rewritten, seen_by_first = run(scenario())
+    assert seen_by_first == rewritten
+
+
+def test_delete_removes_the_run_files(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+
+    async def scenario() -> int:
+        async with eventstore.open_store(url) as store:
+            await store.append_batch(deltas(run_id, 2))
+            return await store.delete_run(run_id)
+
+    assert run(scenario()) == 2
+    assert list(directory.iterdir()) == []
+
+
+# -- URL, options, errors -------------------------------------------------------------
+
+
+def test_url_opens_a_jsonl_store_with_its_options(directory: Path) -> None:
+    store = eventstore.open_store(f"jsonl://{directory}?fsync=false", max_event_bytes=4096)
+    assert isinstance(store, JsonlEventStore)
+    assert (store.directory, store.fsync, store.max_event_bytes) == (str(directory), False, 4096)
+    assert repr(store) == f"<JsonlEventStore jsonl://{directory}>"
+
+
+@pytest.mark.parametrize(
+    ("bad_url", "message"),
+    [
+        ("jsonl://somehost/var/events", "name a local directory"),
+        ("jsonl://", "name a local directory"),
+        ("jsonl:///tmp/x?fsync=perhaps", "option 'fsync'"),
+        ("jsonl:///tmp/x?compress=yes", "unknown option 'compress'"),
+    ],
+)
+def test_url_errors_are_configuration_errors(bad_url: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        eventstore.open_store(bad_url)
+
+
+def test_url_credentials_never_reach_the_message() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        eventstore.open_store("jsonl://admin:hunter2@/var/events")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_open_without_create_dir_needs_an_existing_directory(directory: Path) -> None:
+    store = eventstore.open_store(f"jsonl://{directory}", create_dir=False)
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        run(store.open())
+    assert not directory.exists()
+
+
+def test_open_on_a_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "a-file"
+    path.write_text("")
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        run(eventstore.open_store(f"jsonl://{path}").open())
+
+
+def test_vanished_directory_is_backend_unavailable_with_cause(url: str, directory: Path) -> None:
+    async def scenario() -> None:
+        async with eventstore.open_store(url) as store:
+            shutil.rmtree(directory)
+            await store.append(TextDelta(run_id=RunId.new(), delta="x"))
+
+    with pytest.raises(BackendUnavailableError, match=r"jsonl append in .* ENOENT") as caught:
+        run(scenario())
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+
+
+# -- registration ---------------------------------------------------------------------
+
+
+def test_plugin_is_registered_with_the_store_capabilities() -> None:
+    backend = eventstore.default_registry().backends["jsonl"]
+    assert backend.spec.schemes == ("jsonl",)
+    assert backend.spec.capabilities == CAPABILITIES == JsonlEventStore.capabilities
+    assert backend.distribution == "eventstore-jsonl"
