@@ -19,11 +19,13 @@ __all__ = [
     "BenchReport",
     "BenchmarkError",
     "Latency",
+    "ListBaseline",
     "Measurement",
     "RawBaseline",
     "Sample",
     "Scenario",
     "ScenarioResult",
+    "inprocess_baselines",
     "load_baselines",
     "memory_bytes_per_event",
     "run_benchmark",
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 from ._baseline import RawBaseline
+from ._inprocess import ListBaseline, inprocess_baselines
 from ._memory import memory_bytes_per_event
 from ._results import BaselineResult, BenchReport, Latency, Measurement, ScenarioResult
 from ._runner import load_baselines, run_benchmark

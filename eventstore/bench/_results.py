@@ -150,6 +150,8 @@ class BenchReport:
     results: tuple[ScenarioResult, ...] = ()
     bytes_per_event: float | None = None
     notes: tuple[str, ...] = field(default=())
+    #: Scenarios that could not finish, with the reason: ``(scenario, message)``.
+    errors: tuple[tuple[str, str], ...] = field(default=())
 
     def result(self, scenario: str) -> ScenarioResult:
         """The result of ``scenario`` (e.g. ``"S1"``); ``KeyError`` if it did not run."""
@@ -163,4 +165,5 @@ class BenchReport:
         data = asdict(self)
         data["results"] = [r.to_json() for r in self.results]
         data["notes"] = list(self.notes)
+        data["errors"] = [{"scenario": s, "error": e} for s, e in self.errors]
         return data

@@ -26,7 +26,7 @@ from .._url import redact_text, redact_url
 from ._baseline import RawBaseline
 from ._memory import memory_bytes_per_event
 from ._results import BaselineResult, BenchReport, Latency, Measurement, ScenarioResult
-from ._scenarios import SCENARIOS, Sample, Scenario
+from ._scenarios import SCENARIOS, BenchmarkError, Sample, Scenario
 
 Progress = Callable[[str], None]
 
@@ -97,7 +97,7 @@ async def _measure(
             try:
                 await baseline_round(baseline, warmup)
             except NotImplementedError:
-                skipped[index] = f"{baseline.name} does not implement {scenario.id}"
+                skipped[index] = f"not implemented for {scenario.id}"
             else:
                 active.append(index)
 
@@ -116,7 +116,7 @@ async def _measure(
             try:
                 samples[side].append(await baseline_round(baselines[side], events))
             except NotImplementedError:
-                skipped[side] = f"{baselines[side].name} does not implement {scenario.id}"
+                skipped[side] = f"not implemented for {scenario.id}"
 
     def measurement(side: int) -> Measurement:
         taken = samples[side]
@@ -164,11 +164,19 @@ async def run_benchmark(
     chosen = _check_arguments(scenarios, events, repeats)
     url = url or os.environ.get(URL_ENV) or DEFAULT_URL
     store = store_factory() if store_factory is not None else open_store(url)
+    notes: list[str] = []
     if baselines is None:
-        baselines = load_baselines(url) if store_factory is None else []
+        baselines = []
+        if store_factory is None:
+            # Broken baselines must not hide the store's own figures: say so, go on.
+            try:
+                baselines = load_baselines(url)
+            except ConfigurationError as exc:
+                notes.append(f"raw baselines unavailable: {exc}")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     say = progress or (lambda _line: None)
     results: list[ScenarioResult] = []
+    errors: list[tuple[str, str]] = []
     opened: list[RawBaseline] = []
     async with store:
         try:
@@ -177,7 +185,11 @@ async def run_benchmark(
                 opened.append(baseline)
             for scenario in chosen:
                 say(f"{scenario.id}: {scenario.title}")
-                results.append(await _measure(scenario, store, baselines, events, repeats))
+                # One misbehaving scenario must not cost the figures of the others.
+                try:
+                    results.append(await _measure(scenario, store, baselines, events, repeats))
+                except BenchmarkError as exc:
+                    errors.append((scenario.id, str(exc)))
         finally:
             for baseline in opened:
                 await baseline.close()
@@ -196,4 +208,6 @@ async def run_benchmark(
         machine=_machine(),
         results=tuple(results),
         bytes_per_event=bytes_per_event,
+        notes=tuple(notes),
+        errors=tuple(errors),
     )

@@ -35,6 +35,8 @@ PAGE: Final = 100
 S6_MAX_SAMPLES: Final = 1000
 #: How long S6 waits for one delivery before declaring live subscribe broken.
 S6_DELIVERY_TIMEOUT: Final = 30.0
+#: How long S6 waits for its cancelled subscriber task to finish.
+S6_CANCEL_TIMEOUT: Final = 5.0
 #: Events per ``append_batch``/``append_many`` when S5 fills the run it reads.
 _FILL_CHUNK: Final = 1000
 
@@ -127,12 +129,12 @@ async def _concurrent_store(store: EventStore, count: int, tasks: int, runs: int
     return Sample(elapsed, per_task * tasks)
 
 
-async def _concurrent_baseline(
-    baseline: RawBaseline, count: int, tasks: int, runs: int
-) -> Sample:
+async def _concurrent_baseline(baseline: RawBaseline, count: int, tasks: int, runs: int) -> Sample:
     per_task = max(1, count // tasks)
     run_ids = [RunId.new() for _ in range(runs)]
-    batches = [(run_ids[i % runs], workload_json(run_ids[i % runs], per_task)) for i in range(tasks)]
+    batches = [
+        (run_ids[i % runs], workload_json(run_ids[i % runs], per_task)) for i in range(tasks)
+    ]
 
     async def worker(run_id: RunId, events: list[str]) -> None:
         for event in events:
@@ -281,8 +283,15 @@ async def _s6_store(store: EventStore, count: int) -> Sample:
         elapsed = time.perf_counter() - start
     finally:
         follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
+        done, _ = await asyncio.wait({follower}, timeout=S6_CANCEL_TIMEOUT)
+    if not done:
+        raise BenchmarkError(
+            f"S6: the subscriber of run {run_id} did not finish within "
+            f"{S6_CANCEL_TIMEOUT:g} s of being cancelled (a store bug: a cancelled "
+            "subscribe must end promptly)"
+        )
+    with contextlib.suppress(asyncio.CancelledError):
+        await follower
     await _forget(store, [run_id])
     return Sample(elapsed, count, tuple(latencies))
 

@@ -35,9 +35,7 @@ _Maker = Callable[[RunId, int], AgentEvent]
 # call and a usage record. Payloads are around 100-300 bytes of JSON, like real ones.
 _CYCLE: Final[tuple[_Maker, ...]] = (
     lambda r, i: ModelStarted(run_id=r, provider="acme", model="acme-large-2", iteration=i),
-    *[
-        lambda r, i: TextDelta(run_id=r, delta=f"Streaming chunk {i} of the answer, word by word. ")
-    ]
+    *[lambda r, i: TextDelta(run_id=r, delta=f"Streaming chunk {i} of the answer, word by word. ")]
     * 8,
     lambda r, i: ToolCallStarted(run_id=r, call_id=f"call_{i}", tool_name="search_docs"),
     lambda r, i: ToolCallDelta(run_id=r, call_id=f"call_{i}", delta='{"query": "event sourcing'),

@@ -1,0 +1,95 @@
+"""The typer application: command discovery, error reporting and console helpers."""
+
+from __future__ import annotations
+
+__all__ = ["EXIT_ERROR", "build_app", "err_console", "fail", "out_console", "run_async"]
+
+import asyncio
+import importlib
+import pkgutil
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from .._errors import EventStoreError
+from .._url import redact_text
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: Exit status of a usage or configuration error (also what typer uses for bad options).
+EXIT_ERROR: Final = 2
+
+_T = TypeVar("_T")
+
+
+def out_console() -> Console:
+    """A console on the current stdout (looked up per call, so test runners capture it)."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def err_console() -> Console:
+    """A console on the current stderr."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``message`` (redacted) as one red line on stderr and exit with ``code``."""
+    from rich.text import Text
+
+    err_console().print(Text(redact_text(message), style="bold red"), soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run a command's async body on a fresh event loop."""
+    return asyncio.run(coroutine)
+
+
+class _Group(TyperGroup):
+    """Turns every :class:`EventStoreError` a command raises into :func:`fail`.
+
+    Doing it here rather than in each command means a new command gets the same
+    behaviour: one red line, exit status 2, no traceback.
+    """
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EventStoreError as exc:
+            fail(str(exc))
+
+
+def _root() -> None:
+    """Store, inspect and benchmark the event logs of AI-agent runs.
+
+    A URL chooses the backend: memory://, sqlite+aiosqlite:///path, redis://host, ...
+    Without one, EVENTSTORE_URL or the embedded default (memory://) is used.
+    """
+
+
+def build_app() -> typer.Typer:
+    """The application with every module of :mod:`eventstore._cli.commands` registered."""
+    from . import commands
+
+    app = typer.Typer(
+        cls=_Group,
+        name="eventstore",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    # A callback makes typer keep the group even while only one command exists.
+    app.callback()(_root)
+    for module_info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if module_info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{commands.__name__}.{module_info.name}")
+        module.register(app)
+    return app

@@ -1,0 +1,202 @@
+"""The ``eventstore`` command line: backends, demo, check, bench and error reporting."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import eventstore
+from eventstore import EVENT_TYPES, Capability, ConfigurationError, Registry
+from eventstore._cli import build_app
+from eventstore.memory import MemoryEventStore
+
+WIDE = {"COLUMNS": "250"}
+
+
+@pytest.fixture(autouse=True)
+def _no_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EVENTSTORE_URL", raising=False)
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_app(), list(args), env=WIDE)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_help_lists_every_command() -> None:
+    code, out, _ = invoke("--help")
+    assert code == 0
+    for command in ("backends", "bench", "check", "demo"):
+        assert command in out
+
+
+def test_backends_lists_memory_with_its_capabilities() -> None:
+    code, out, _ = invoke("backends")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "memory://" in line)
+    assert "memory" in row
+    assert "eventstore" in row
+    for capability in MemoryEventStore.capabilities:
+        assert capability.value in out
+    assert "ok" in row
+
+
+class _BrokenFactoryPlugin:
+    @eventstore.hookimpl
+    def eventstore_register_backends(self) -> list[eventstore.BackendSpec]:
+        return [
+            eventstore.BackendSpec(
+                name="ghost",
+                schemes=("ghost",),
+                factory="no_such_module_for_eventstore_tests:Store.from_url",
+                capabilities=frozenset({Capability.DURABLE}),
+            )
+        ]
+
+
+class _RaisingPlugin:
+    @eventstore.hookimpl
+    def eventstore_register_backends(self) -> list[eventstore.BackendSpec]:
+        raise RuntimeError("driver exploded at import")
+
+
+def test_backends_shows_broken_plugins_and_factories(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventstore import _memory_plugin
+
+    registry = Registry(load_entry_points=False)
+    registry.register(_memory_plugin, name="memory", distribution="eventstore", version="0.1.0")
+    registry.register(_BrokenFactoryPlugin(), name="ghost", distribution="eventstore-ghost")
+    with pytest.raises(ConfigurationError):
+        registry.register(_RaisingPlugin(), name="exploding", distribution="eventstore-boom")
+    monkeypatch.setattr(eventstore, "default_registry", lambda: registry)
+
+    code, out, _ = invoke("backends")
+    assert code == 0
+    ghost = next(line for line in out.splitlines() if "ghost://" in line)
+    assert "ModuleNotFoundError" in ghost
+    assert "exploding" in out
+    assert "driver exploded at import" in out
+    assert "2 backend(s) cannot be used" in out
+
+
+def test_demo_writes_and_replays_every_event_type() -> None:
+    code, out, err = invoke("demo")
+    assert code == 0, err
+    for event_type in EVENT_TYPES:
+        assert event_type.__name__ in out
+    assert "PlanRevised" in out  # an unknown variant survives the round trip
+    assert "read in 8 page(s) of up to 5" in out
+    assert "Let me check the weather in Paris and today's EUR/USD rate." in out
+    assert "usage totals: 2302 input, 105 output, 2407 total tokens" in out
+    assert "terminal status: RunCompleted" in out
+    assert "store: memory://" in out
+    assert "run id: " in out
+    assert "runs in this store" not in out  # memory is not durable
+
+
+def test_demo_lists_stored_runs_on_a_durable_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    durable = MemoryEventStore.capabilities | {Capability.DURABLE}
+    monkeypatch.setattr(MemoryEventStore, "capabilities", durable)
+    code, out, err = invoke("demo", "--url", "memory://")
+    assert code == 0, err
+    assert "runs in this store" in out
+
+
+def test_demo_uses_eventstore_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EVENTSTORE_URL", "nosuch://from-env")
+    code, _, err = invoke("demo")
+    assert code == 2
+    assert "nosuch://from-env" in err
+
+
+def test_unknown_scheme_is_one_red_line_naming_installed_backends() -> None:
+    code, out, err = invoke("demo", "--url", "nosuch://somewhere/db")
+    assert code == 2
+    assert out == ""
+    assert err.strip().count("\n") == 0
+    assert "nosuch://" in err
+    assert "memory:// (memory)" in err
+    assert "Traceback" not in err
+
+
+def test_password_is_redacted_in_errors() -> None:
+    code, out, err = invoke("demo", "--url", "nosuch://alice:s3cr3t-pw@db.example/x")
+    assert code == 2
+    assert "s3cr3t-pw" not in out + err
+    assert "alice:***@db.example" in err
+
+
+def test_bad_option_is_a_configuration_error() -> None:
+    code, _, err = invoke("demo", "--url", "memory://?no_such_option=1")
+    assert code == 2
+    assert "no_such_option" in err
+    assert "Traceback" not in err
+
+
+def test_bench_reports_all_six_scenarios(tmp_path: Path) -> None:
+    target = tmp_path / "bench.json"
+    code, out, err = invoke(
+        "bench", "--url", "memory://", "--events", "2000", "--repeats", "1", "--json", str(target)
+    )
+    assert code == 0, err
+    for scenario in ("S1", "S2", "S3", "S4", "S5", "S6"):
+        assert scenario in out
+    assert "stored bytes per event" in out
+    data = json.loads(target.read_text())
+    assert [r["scenario"] for r in data["results"]] == ["S1", "S2", "S3", "S4", "S5", "S6"]
+    for result in data["results"]:
+        assert result["store"]["events"] > 0
+        assert result["store"]["events_per_second"] > 0
+    latency = data["results"][-1]["latency"]
+    assert latency["p99_seconds"] >= latency["p50_seconds"] > 0
+    assert data["bytes_per_event"] > 0
+
+
+def test_bench_runs_only_the_chosen_scenarios(tmp_path: Path) -> None:
+    target = tmp_path / "bench.json"
+    code, _, err = invoke(
+        "bench", "--scenarios", "s1,S5", "--events", "500", "--repeats", "1", "--json", str(target)
+    )
+    assert code == 0, err
+    data = json.loads(target.read_text())
+    assert [r["scenario"] for r in data["results"]] == ["S1", "S5"]
+
+
+def test_bench_unknown_scenario_exits_2() -> None:
+    code, _, err = invoke("bench", "--scenarios", "S1,S9")
+    assert code == 2
+    assert "S9" in err
+
+
+def test_check_without_the_suite_installed_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "eventstore_contract", None)
+    code, _, err = invoke("check", "memory://")
+    assert code == 2
+    assert "pip install eventstore-contract-tests" in err
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_check_runs_the_suite_and_returns_its_status(
+    monkeypatch: pytest.MonkeyPatch, status: int
+) -> None:
+    calls: list[tuple[str, str | None, list[str]]] = []
+
+    def run_suite(url: str, *, profile: str | None, extra_args: list[str]) -> int:
+        calls.append((url, profile, extra_args))
+        return status
+
+    fake = types.ModuleType("eventstore_contract")
+    fake.run_suite = run_suite  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "eventstore_contract", fake)
+    code, out, _ = invoke(
+        "check", "redis://u:pw@localhost/0", "--profile", "ci", "--", "-x", "-k", "append"
+    )
+    assert code == status
+    assert calls == [("redis://u:pw@localhost/0", "ci", ["-x", "-k", "append"])]
+    assert "redis://u:***@localhost/0" in out
+    assert ":pw@" not in out
