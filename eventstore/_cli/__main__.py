@@ -1,0 +1,5 @@
+"""``python -m eventstore._cli``: the same as the ``eventstore`` console script."""
+
+from . import main
+
+main()

@@ -1,0 +1,38 @@
+"""``eventstore serve``: the HTTP/SSE API and the run viewer (extra ``eventstore[serve]``)."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+from typing import Annotated
+
+import typer
+
+
+def serve(
+    url: Annotated[str, typer.Argument(help="Store URL.")],
+    host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve GET /runs, /runs/{id}/events, the SSE stream /runs/{id}/stream and a viewer at /.
+
+    There is no authentication: keep it on loopback or behind an authenticating
+    proxy (see the docs' "Serving" page).
+    """
+    try:
+        from ...serve import serve_command
+    except ImportError as exc:
+        from ..._errors import ConfigurationError
+
+        raise ConfigurationError(
+            "eventstore serve needs its extra: pip install 'eventstore[serve]' "
+            f"({exc.name} is missing)"
+        ) from exc
+    serve_command(url, host=host, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command."""
+    app.command("serve")(serve)

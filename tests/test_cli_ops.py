@@ -1,0 +1,118 @@
+"""Operator commands: tail (live, JSON and pretty), copy (resumable, --verify), serve."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import eventstore as es
+from eventstore._cli import build_app
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_app(), list(args), env={"COLUMNS": "250"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def jsonl_url(path: Path) -> str:
+    # A durable, multi-process store from the workspace (examples/eventstore-jsonl), so
+    # the CLI and the test can share it; memory:// lives in one store object only.
+    return f"jsonl://{path}"
+
+
+async def _append(url: str, events: list[es.AgentEvent]) -> list[es.EventEnvelope]:
+    async with es.open_store(url) as store:
+        return [await store.append(e) for e in events]
+
+
+def _run(run_id: es.RunId, deltas: int, terminal: bool = True) -> list[es.AgentEvent]:
+    events: list[es.AgentEvent] = [
+        es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p", model="m")
+    ]
+    events += [es.TextDelta(run_id=run_id, delta=f"d{i}") for i in range(deltas)]
+    if terminal:
+        events.append(es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1))
+    return events
+
+
+def test_tail_json_prints_each_envelope_once_and_ends_at_terminal(tmp_path: Path) -> None:
+    url, run_id = jsonl_url(tmp_path), es.RunId.new()
+    stored = asyncio.run(_append(url, _run(run_id, 5)))
+    code, out, _ = invoke("tail", url, str(run_id), "--json")
+    assert code == 0
+    assert [es.decode_envelope(line) for line in out.splitlines()] == stored
+    code, out, _ = invoke("tail", url, str(run_id), "--json", "--after", "4")
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == [5, 6, 7]
+
+
+def test_tail_pretty_shows_types_and_rejects_bad_run_ids(tmp_path: Path) -> None:
+    url, run_id = jsonl_url(tmp_path), es.RunId.new()
+    asyncio.run(_append(url, _run(run_id, 2)))
+    code, out, _ = invoke("tail", url, str(run_id))
+    assert code == 0
+    assert "RunStarted" in out and "RunCompleted" in out and "'d1'" in out
+    code, _, err = invoke("tail", url, "not-a-run")
+    assert code == 2
+    assert "RUN_ID must be a UUID" in err
+
+
+def test_tail_follows_a_live_run_until_its_terminal_event(tmp_path: Path) -> None:
+    url, run_id = jsonl_url(tmp_path), es.RunId.new()
+    events = _run(run_id, 6)
+    asyncio.run(_append(url, events[:2]))
+    tail = subprocess.Popen(
+        [sys.executable, "-m", "eventstore._cli", "tail", url, str(run_id), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(0.5)  # let it catch up and start waiting; appends below arrive live
+        for event in events[2:]:
+            asyncio.run(_append(url, [event]))
+        out, err = tail.communicate(timeout=60)
+    finally:
+        tail.kill()
+    assert tail.returncode == 0, err
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == list(range(1, 9))
+
+
+def test_copy_verify_and_rerun_without_duplicates(tmp_path: Path) -> None:
+    src, dst = jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b")
+    first, second = es.RunId.new(), es.RunId.new()
+    asyncio.run(_append(src, _run(first, 3)))
+    asyncio.run(_append(src, _run(second, 10)))
+    code, out, _ = invoke("copy", src, dst, "--run", str(first), "--verify")
+    assert code == 0, out
+    assert "copied 5 events of 1 runs" in out
+    code, out, _ = invoke("copy", src, dst, "--verify")
+    assert code == 0, out
+    assert "copied 12 events of 2 runs" in out and "(5 already there)" in out
+    assert "verify: 2 of 2 runs identical" in out
+
+    async def diverge() -> None:
+        async with es.open_store(dst) as store:
+            await store.append(es.TextDelta(run_id=first, delta="only in the destination"))
+
+    asyncio.run(diverge())
+    code, out, _ = invoke("copy", src, dst, "--verify")
+    assert code == 1
+    assert f"run {first} differs" in out
+
+
+def test_copy_into_a_store_without_import_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = invoke("copy", jsonl_url(tmp_path), "ghost://nowhere")
+    assert code == 2
+    assert "ghost://" in err
+
+
+def test_serve_rejects_a_bad_url_before_starting() -> None:
+    code, _, err = invoke("serve", "nope://x", "--port", "0")
+    assert code == 2
+    assert "no installed backend serves nope://" in err
