@@ -1,0 +1,79 @@
+"""What the native and the legacy Redis stores share: connections and error mapping."""
+
+from __future__ import annotations
+
+__all__ = ["RedisStoreBase"]
+
+from typing import ClassVar
+
+from redis.asyncio import RedisCluster
+
+from eventstore import (
+    BackendError,
+    BackendUnavailableError,
+    EventStore,
+    EventStoreError,
+    StoreClosedError,
+    StoreURL,
+    redact_text,
+)
+
+from ._client import Clients, connect, is_unavailable
+from ._options import RedisOptions
+
+
+class RedisStoreBase(EventStore):
+    """Holds the URL, the options and the two redis-py clients of a Redis store."""
+
+    backend_name: ClassVar[str] = "redis"
+
+    def __init__(self, url: StoreURL, options: RedisOptions) -> None:
+        super().__init__(max_event_bytes=options.max_event_bytes)
+        self._url = url
+        self.options = options
+        self._clients_or_none: Clients | None = None
+
+    @property
+    def _clients(self) -> Clients:
+        clients = self._clients_or_none
+        if clients is None:
+            raise StoreClosedError(f"{self.describe()} is not open")
+        return clients
+
+    def describe(self) -> str:
+        """The redacted URL and the key prefix this store reads and writes."""
+        return f"redis {self._url.redacted} prefix={self._prefix!r}"
+
+    @property
+    def _prefix(self) -> str:
+        return self.options.prefix
+
+    async def _do_open(self) -> None:
+        clients = connect(self._url, self.options)
+        self._clients_or_none = clients
+        try:
+            if isinstance(clients.commands, RedisCluster):
+                await clients.commands.initialize()
+            await clients.commands.ping()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def _do_close(self) -> None:
+        await self._release()
+
+    async def _release(self) -> None:
+        clients, self._clients_or_none = self._clients_or_none, None
+        if clients is not None:
+            await clients.blocking.aclose()
+            await clients.commands.aclose()
+
+    def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
+        # redis-py puts host and port in its messages, never the password, but the
+        # text still goes through redact_text in case a URL ends up in one.
+        detail = f"{type(exc).__name__}: {redact_text(str(exc))}"
+        if is_unavailable(exc):
+            return BackendUnavailableError(
+                f"{self.describe()}: {operation} failed, server unavailable: {detail}"
+            )
+        return BackendError(f"{self.describe()}: {operation} failed: {detail}")

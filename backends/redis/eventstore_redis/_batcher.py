@@ -1,0 +1,96 @@
+r"""Coalescing concurrent script calls into pipelines (automatic pipelining).
+
+With many tasks appending at once, the client's per-command cost (an await, a pool
+checkout, a socket write and read per call) limits throughput long before Redis
+does. While one call is in flight, calls from other tasks queue up and go out
+together as one pipeline of ``EVALSHA``\ s: one write, one read of all replies.
+Each call is still its own script run, so atomicity and results are per call. A
+lone caller goes straight to the server, so sequential appends pay nothing extra.
+
+Re-sending a pipeline after a connection error is safe for the same reason a
+retried append is: every append carries its event ids.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ScriptBatcher"]
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+from ._scripts import Script
+
+_Call = tuple[list[str], list[str | int], "asyncio.Future[Any]"]
+
+
+class ScriptBatcher:
+    """Runs one script for many concurrent callers, pipelining the calls that overlap."""
+
+    __slots__ = ("_client", "_drainer", "_in_flight", "_queue", "_script")
+
+    def __init__(self, client: Redis, script: Script) -> None:
+        self._client = client
+        self._script = script
+        self._queue: list[_Call] = []
+        self._in_flight = False
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
+        """The script's reply for ``keys`` and ``args``."""
+        if not self._in_flight and self._drainer is None:
+            self._in_flight = True
+            try:
+                return await self._script(self._client, keys, args)
+            finally:
+                self._in_flight = False
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((keys, args, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                calls, self._queue = self._queue, []
+                try:
+                    replies = await self._pipeline(calls)
+                except BaseException as exc:
+                    for _, _, future in calls:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    continue
+                for (_, _, future), reply in zip(calls, replies, strict=True):
+                    if future.done():
+                        continue  # its caller was cancelled; the script ran anyway
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        finally:
+            self._drainer = None
+            for _, _, future in self._queue:
+                if not future.done():
+                    future.cancel()
+            self._queue = []
+
+    async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        sha = self._script.sha
+        async with self._client.pipeline(transaction=False) as pipe:
+            for keys, args, _ in calls:
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            # The server lost its scripts (restart, SCRIPT FLUSH): nothing of those
+            # calls ran. Load and run them again.
+            await self._script.load(self._client)
+            for index, reply in enumerate(replies):
+                if isinstance(reply, NoScriptError):
+                    keys, args, _ = calls[index]
+                    replies[index] = await self._script(self._client, keys, args)
+        return replies

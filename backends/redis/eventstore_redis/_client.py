@@ -1,0 +1,161 @@
+"""Building redis-py clients from a store URL, with timeouts and retries chosen on purpose.
+
+redis-py 8 defaults to a 5 s socket timeout and ten retries of any command after a
+connection error or a timeout. For this store:
+
+* Commands (appends, reads) get ``socket_timeout`` and ``retries`` from the options.
+  Re-sending an append is safe because every append carries its event id: a retry
+  of an append that did commit finds its id and returns the stored envelope.
+* Blocking reads (``XREAD BLOCK`` of a live subscription) use their own client and
+  pool, whose socket timeout is the block time plus ``socket_timeout`` (so a read is
+  never cut off while the server legitimately waits) and which never retries: a
+  wake-up is only a hint, the subscriber re-reads through ``list_after``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Client",
+    "Clients",
+    "Entry",
+    "connect",
+    "deliver_swallowed_cancel",
+    "is_unavailable",
+    "xrange",
+    "zrangebylex",
+]
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    ConnectionError,
+    MasterDownError,
+    ReadOnlyError,
+    RedisClusterException,
+    TimeoutError,
+    TryAgainError,
+)
+
+from eventstore import StoreURL
+
+from ._options import RedisOptions
+
+#: Errors that mean "the server cannot be reached or is not serving right now".
+_UNAVAILABLE = (
+    ConnectionError,
+    TimeoutError,
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    TryAgainError,
+    ReadOnlyError,
+    RedisClusterException,
+    OSError,
+)
+
+
+Client: TypeAlias = Redis | RedisCluster
+#: A stream entry as redis-py returns it: id and field -> value.
+Entry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
+
+
+def deliver_swallowed_cancel() -> None:
+    """Raise ``CancelledError`` if this task was cancelled but never saw it.
+
+    redis-py sends each command inside ``asyncio.wait_for`` when a socket timeout is
+    set, and before Python 3.12 ``wait_for`` drops a cancellation that arrives as the
+    send completes: the task goes on with the cancel request pending (a cancelled
+    ``subscribe`` would then run forever). Calling this after each command delivers
+    such a lost cancellation.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def xrange(client: Client, key: str, start: str, count: int) -> list[Entry]:
+    """``XRANGE key start + COUNT count``, typed (redis-py's own hints are too wide)."""
+    reply = await client.execute_command("XRANGE", key, start, "+", "COUNT", count)
+    deliver_swallowed_cancel()
+    return cast("list[Entry]", reply)
+
+
+async def zrangebylex(client: Client, key: str, start: str, count: int) -> list[bytes]:
+    """``ZRANGEBYLEX key start + LIMIT 0 count``, typed."""
+    reply = await client.execute_command("ZRANGEBYLEX", key, start, "+", "LIMIT", 0, count)
+    deliver_swallowed_cancel()
+    return cast("list[bytes]", reply)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that say the server is unreachable rather than the command bad."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The store's two clients: one for commands, one for blocking reads."""
+
+    commands: Client
+    blocking: Client
+    cluster: bool
+
+
+def _driver_url(url: StoreURL) -> str:
+    # Our options live in the query; redis-py must not see them. The cluster scheme
+    # is ours too: redis-py's cluster client expects redis:// or rediss://.
+    bare = url.without_query
+    if url.scheme == "redis+cluster":
+        return "redis" + bare[len("redis+cluster") :]
+    if url.scheme == "rediss+cluster":
+        return "rediss" + bare[len("rediss+cluster") :]
+    return bare
+
+
+def _common(options: RedisOptions) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "socket_connect_timeout": options.connect_timeout,
+        "decode_responses": False,
+        "client_name": options.client_name,
+        "max_connections": options.max_connections,
+    }
+    return common
+
+
+def connect(url: StoreURL, options: RedisOptions) -> Clients:
+    """Build (not yet connect) the command and blocking clients for ``url``."""
+    cluster = url.scheme.endswith("+cluster")
+    driver_url = _driver_url(url)
+    block_timeout = options.block_ms / 1000 + options.socket_timeout
+    command_retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=options.retries)
+    no_retry = Retry(NoBackoff(), retries=0)
+    if cluster:
+        commands: Client = RedisCluster.from_url(
+            driver_url,
+            socket_timeout=options.socket_timeout,
+            retry=command_retry,
+            **_common(options),
+        )
+        blocking: Client = RedisCluster.from_url(
+            driver_url, socket_timeout=block_timeout, retry=no_retry, **_common(options)
+        )
+        return Clients(commands, blocking, cluster=True)
+    extra: dict[str, Any] = {} if options.db is None else {"db": options.db}
+    commands = Redis.from_url(
+        driver_url,
+        socket_timeout=options.socket_timeout,
+        retry=command_retry,
+        **_common(options),
+        **extra,
+    )
+    blocking = Redis.from_url(
+        driver_url, socket_timeout=block_timeout, retry=no_retry, **_common(options), **extra
+    )
+    return Clients(commands, blocking, cluster=False)

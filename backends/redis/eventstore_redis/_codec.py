@@ -1,0 +1,150 @@
+"""Turning stream entries back into envelopes, and what to do with bad ones.
+
+A native entry has id ``<seq>-0`` and one field ``e`` holding the envelope JSON that
+the append script built around the event JSON the client sent. Reading checks that
+the ids run on from the requested seq without a hole and that each envelope agrees
+with its id, so a damaged or foreign entry is reported, never passed off as valid.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EntryDecoder", "seq_of"]
+
+import logging
+from collections.abc import Sequence
+
+from pydantic import TypeAdapter, ValidationError
+
+from eventstore import (
+    CorruptEventError,
+    EventEnvelope,
+    HistoryUnavailableError,
+    RunId,
+)
+
+from ._client import Entry
+
+logger = logging.getLogger("eventstore.redis")
+
+_FIELD = b"e"
+_ENVELOPE_START = b'{"event_id":"'
+_PAGE: TypeAdapter[list[EventEnvelope]] = TypeAdapter(list[EventEnvelope])
+
+
+def seq_of(entry_id: bytes | str) -> int:
+    """The seq encoded in a native stream id ``<seq>-0``."""
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.partition("-")[0])
+
+
+class EntryDecoder:
+    """Decodes native stream entries; counts entries skipped when that is opted in."""
+
+    __slots__ = ("retention", "skip_corrupt", "skipped")
+
+    def __init__(self, *, skip_corrupt: bool, retention: bool) -> None:
+        self.skip_corrupt = skip_corrupt
+        self.retention = retention
+        #: Entries skipped as undecodable since the store opened (``skip_corrupt``).
+        self.skipped = 0
+
+    def decode(
+        self, run_id: RunId, after_seq: int, entries: Sequence[Entry]
+    ) -> tuple[list[EventEnvelope], int]:
+        """Envelopes of ``entries`` (which follow ``after_seq``) and the last seq seen."""
+        if not entries:
+            return [], after_seq
+        page = _decode_page(run_id, after_seq, entries)
+        if page is not None:
+            return page, after_seq + len(page)
+        # Something is off in the page: decode entry by entry to name the bad one.
+        out: list[EventEnvelope] = []
+        expected = after_seq + 1
+        validate = EventEnvelope.model_validate_json
+        for index, (entry_id, fields) in enumerate(entries):
+            seq = seq_of(entry_id)
+            if seq != expected:
+                self._missing(run_id, expected, seq, trimmed=index == 0 and self.retention)
+            expected = seq + 1
+            data = fields.get(_FIELD)
+            try:
+                if data is None:
+                    raise ValueError("the entry has no 'e' field")
+                envelope = validate(data)
+                if envelope.seq != seq or envelope.run_id != run_id:
+                    raise ValueError(f"the envelope says run {envelope.run_id} seq {envelope.seq}")
+            except (ValidationError, ValueError) as exc:
+                self._corrupt(run_id, seq, entry_id, exc)
+                continue
+            out.append(envelope)
+        return out, expected - 1
+
+    def _missing(self, run_id: RunId, expected: int, found: int, *, trimmed: bool) -> None:
+        # Retention only ever removes the oldest entries, so only a hole before the
+        # first entry read can be its doing; any other hole is damage.
+        if trimmed and expected < found:
+            raise HistoryUnavailableError(
+                run_id=run_id, requested_after=expected - 1, first_available=found
+            )
+        raise CorruptEventError(
+            run_id=run_id,
+            position=f"seq {expected}",
+            reason=f"the stream has no entry {expected}-0; the next entry is seq {found}",
+        )
+
+    def _corrupt(self, run_id: RunId, seq: int, entry_id: bytes, exc: Exception) -> None:
+        reason = _short_reason(exc)
+        if not self.skip_corrupt:
+            raise CorruptEventError(
+                run_id=run_id, position=f"seq {seq} (stream id {entry_id.decode()})", reason=reason
+            ) from exc
+        self.skipped += 1
+        logger.warning(
+            "eventstore redis: skipping undecodable entry of run %s at seq %d "
+            "(skip_corrupt is on; %d skipped so far): %s",
+            run_id,
+            seq,
+            self.skipped,
+            reason,
+        )
+
+
+def _decode_page(
+    run_id: RunId, after_seq: int, entries: Sequence[Entry]
+) -> list[EventEnvelope] | None:
+    """A whole page of good entries in one validation call, else ``None``.
+
+    Validating one JSON array of the page's envelopes costs a fifth less than one
+    call per envelope. It is only used when every id is exactly ``<seq>-0`` in
+    order, every value starts as an envelope does (so that the joined array cannot
+    pair the pieces of two entries differently) and every envelope agrees with its
+    id; anything else falls back to the entry-by-entry path.
+    """
+    datas: list[bytes] = []
+    seq = after_seq
+    for entry_id, fields in entries:
+        seq += 1
+        data = fields.get(_FIELD)
+        if entry_id != b"%d-0" % seq or data is None or not data.startswith(_ENVELOPE_START):
+            return None
+        datas.append(data)
+    try:
+        envelopes = _PAGE.validate_json(b"[" + b",".join(datas) + b"]")
+    except ValidationError:
+        return None
+    if len(envelopes) != len(datas):
+        return None
+    seq = after_seq
+    for envelope in envelopes:
+        seq += 1
+        if envelope.seq != seq or envelope.run_id != run_id:
+            return None
+    return envelopes
+
+
+def _short_reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "envelope"
+        return f"{where}: {first['msg']} ({exc.error_count()} problem(s))"
+    return str(exc)

@@ -1,0 +1,119 @@
+"""Options of ``redis://`` stores and the key layout they imply."""
+
+from __future__ import annotations
+
+__all__ = ["KeyLayout", "Layout", "RedisOptions"]
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from eventstore import RunId, SessionId, StoreOptions
+
+#: ``native`` is this backend's own layout; ``legacy`` reads runs written by the Rust
+#: runtime's (behest) Redis store, read-only.
+Layout = Literal["native", "legacy"]
+
+
+class RedisOptions(StoreOptions):
+    """Options of Redis stores, from the URL query or keyword arguments.
+
+    Redis-py's own URL query options are not accepted (the query is ours); the
+    database number comes from the URL path (``redis://host/3``) or ``db``.
+    """
+
+    prefix: str = Field(
+        default="eventstore:",
+        description="Prefix of every key the store uses; must not contain '{' or '}'.",
+    )
+    db: int | None = Field(default=None, ge=0, description="Database number (not in cluster).")
+    max_events_per_run: int | None = Field(
+        default=None,
+        ge=1,
+        description="Retention: keep at most this many events per run. Off by default.",
+    )
+    skip_corrupt: bool = Field(
+        default=False,
+        description="Skip undecodable entries with a warning instead of raising.",
+    )
+    layout: Layout = Field(
+        default="native", description="'legacy' reads runs of behest's Redis store, read-only."
+    )
+    legacy_prefix: str = Field(default="run", description="Key prefix of the legacy layout.")
+    socket_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a reply to a non-blocking command."
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect.")
+    retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        description="Retries of a command after a connection error or timeout.",
+    )
+    block_ms: int = Field(
+        default=5_000,
+        ge=1,
+        le=600_000,
+        description="How long one XREAD BLOCK of a live subscription waits, in ms.",
+    )
+    client_name: str = Field(
+        default="eventstore",
+        pattern=r"^[!-~]+$",
+        description="CLIENT SETNAME of the store's connections (shown by CLIENT LIST).",
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="Connection pool size for commands (per node)."
+    )
+
+    @field_validator("prefix", "legacy_prefix")
+    @classmethod
+    def _no_hash_tag(cls, value: str) -> str:
+        # A brace in the prefix would become the hash tag and put every run of the
+        # store into one cluster slot.
+        if "{" in value or "}" in value:
+            raise ValueError("must not contain '{' or '}'")
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """Key names of the native layout.
+
+    Every key of a run carries the run id as its hash tag, so a run lives in one
+    cluster slot and the append script may touch all of them atomically::
+
+        <prefix>{<run_id>}:log      stream, entry id <seq>-0, field "e" = envelope JSON
+        <prefix>{<run_id>}:ids      hash, event_id -> seq (idempotency)
+        <prefix>{<run_id>}:meta     hash: last, session, first_at, last_at
+        <prefix>runs                sorted set of run ids (score 0, ordered by member)
+        <prefix>session:<session>   sorted set of the session's run ids
+    """
+
+    prefix: str
+
+    def log(self, run_id: RunId) -> str:
+        """The run's stream."""
+        return f"{self.prefix}{{{run_id}}}:log"
+
+    def ids(self, run_id: RunId) -> str:
+        """The run's event id -> seq hash."""
+        return f"{self.prefix}{{{run_id}}}:ids"
+
+    def meta(self, run_id: RunId) -> str:
+        """The run's metadata hash."""
+        return f"{self.prefix}{{{run_id}}}:meta"
+
+    @property
+    def runs(self) -> str:
+        """The index of every run."""
+        return f"{self.prefix}runs"
+
+    @property
+    def session_prefix(self) -> str:
+        """What a session index key starts with (the script appends the session id)."""
+        return f"{self.prefix}session:"
+
+    def session(self, session_id: SessionId) -> str:
+        """The index of one session's runs."""
+        return f"{self.session_prefix}{session_id}"

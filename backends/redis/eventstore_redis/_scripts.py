@@ -1,0 +1,172 @@
+"""The Lua scripts of the native layout, and how they are called.
+
+Redis runs a script atomically but does not roll it back, so each script does every
+check before its first write. Scripts are loaded once (``SCRIPT LOAD``), called with
+``EVALSHA`` and reloaded when the server answers ``NOSCRIPT`` (after a restart or a
+``SCRIPT FLUSH``).
+
+Results are structured replies, never Redis errors, so that a conflict is told apart
+from a server failure without parsing messages: the first element is a status code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APPEND_ALL_STORED",
+    "APPEND_CONFLICT",
+    "APPEND_OK",
+    "APPEND_PARTIAL",
+    "APPEND_SCRIPT",
+    "APPEND_TRIMMED",
+    "DELETE_SCRIPT",
+    "Script",
+]
+
+import hashlib
+from collections.abc import Awaitable
+from typing import Any, Final, Protocol
+
+from redis.exceptions import NoScriptError
+
+from ._client import deliver_swallowed_cancel
+
+APPEND_OK: Final = 0
+APPEND_ALL_STORED: Final = 1
+APPEND_PARTIAL: Final = 2
+APPEND_CONFLICT: Final = 3
+APPEND_TRIMMED: Final = 4
+
+# KEYS: log, ids, meta [, runs index]. ARGV: expected seq ('' = none), run id,
+# retention cap ('0' = none), session index prefix ('' = the client maintains the
+# indexes, as in a cluster), then per event: event id, session id if the event is a
+# RunStarted else '', event JSON.
+# Replies: {0, previous last seq, time s, time us, previous session or ''} on commit,
+# {1, seq, envelope JSON, ...} when every id is stored, {2} when only some are, {3, actual
+# last seq} on an expected_seq mismatch, {4, seq, first kept stream id} when an id is
+# stored but its entry was trimmed by retention.
+APPEND_SCRIPT: Final = r"""
+local n = (#ARGV - 4) / 3
+local found = 0
+local seqs = {}
+for i = 1, n do
+  local s = redis.call('HGET', KEYS[2], ARGV[2 + 3 * i])
+  if s then
+    found = found + 1
+    seqs[i] = s
+  end
+end
+if found > 0 then
+  if found < n then return {2} end
+  local out = {1}
+  for i = 1, n do
+    local id = seqs[i] .. '-0'
+    local entry = redis.call('XRANGE', KEYS[1], id, id)
+    if not entry[1] then
+      local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+      return {4, tonumber(seqs[i]), first[1] and first[1][1] or '0-0'}
+    end
+    out[2 * i] = tonumber(seqs[i])
+    out[2 * i + 1] = entry[1][2][2]
+  end
+  return out
+end
+local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
+local last = tonumber(meta[1] or '0')
+if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= last then return {3, last} end
+local before = meta[2]
+local session = before
+local t = redis.call('TIME')
+local sec = tonumber(t[1])
+local days = math.floor(sec / 86400)
+local rem = sec - days * 86400
+-- Civil date from days since 1970-01-01 (H. Hinnant's algorithm): Redis' Lua has
+-- no os.date, and emitted_at must be the server's commit time.
+local z = days + 719468
+local era = math.floor(z / 146097)
+local doe = z - era * 146097
+local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+  - math.floor(doe / 146096)) / 365)
+local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+local mp = math.floor((5 * doy + 2) / 153)
+local day = doy - math.floor((153 * mp + 2) / 5) + 1
+local month = mp < 10 and mp + 3 or mp - 9
+local year = yoe + era * 400
+if month <= 2 then year = year + 1 end
+local stamp = string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
+  math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, tonumber(t[2]))
+local head = ',"run_id":"' .. ARGV[2] .. '","session_id":'
+local tail = ',"emitted_at":"' .. stamp .. '"}'
+for i = 1, n do
+  local event_id = ARGV[2 + 3 * i]
+  local started = ARGV[3 + 3 * i]
+  if started ~= '' then session = started end
+  local seq = string.format('%d', last + i)
+  local sid = session and ('"' .. session .. '"') or 'null'
+  redis.call('XADD', KEYS[1], seq .. '-0', 'e',
+    '{"event_id":"' .. event_id .. '","seq":' .. seq .. head .. sid
+    .. ',"event":' .. ARGV[4 + 3 * i] .. tail)
+  redis.call('HSET', KEYS[2], event_id, seq)
+end
+local new_last = last + n
+redis.call('HSET', KEYS[3], 'last', new_last, 'last_at', stamp)
+if last == 0 then redis.call('HSET', KEYS[3], 'first_at', stamp) end
+if session and session ~= before then redis.call('HSET', KEYS[3], 'session', session) end
+local cap = tonumber(ARGV[3])
+if cap > 0 and new_last > cap then
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', new_last - cap + 1))
+end
+if ARGV[4] ~= '' then
+  if last == 0 then redis.call('ZADD', KEYS[4], 0, ARGV[2]) end
+  if session and session ~= before then
+    if before then redis.call('ZREM', ARGV[4] .. before, ARGV[2]) end
+    redis.call('ZADD', ARGV[4] .. session, 0, ARGV[2])
+  end
+end
+return {0, last, sec, tonumber(t[2]), before or ''}
+"""
+
+# KEYS: log, ids, meta [, runs index]. ARGV: run id, session index prefix ('' = the
+# client maintains the indexes). Reply: {events removed, the run's session or ''}.
+DELETE_SCRIPT: Final = r"""
+local count = redis.call('XLEN', KEYS[1])
+local session = redis.call('HGET', KEYS[3], 'session')
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if ARGV[2] ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  if session then redis.call('ZREM', ARGV[2] .. session, ARGV[1]) end
+end
+return {count, session or ''}
+"""
+
+
+class _Client(Protocol):
+    def execute_command(self, *args: Any, **options: Any) -> Awaitable[Any]: ...
+
+
+class Script:
+    """One Lua script: ``EVALSHA`` first, ``SCRIPT LOAD`` and again on ``NOSCRIPT``."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+
+    async def load(self, client: _Client) -> None:
+        """Load the script (on every primary, for a cluster client)."""
+        # The command name "SCRIPT LOAD" (one string) is what redis-py's cluster
+        # client routes to every primary.
+        await client.execute_command("SCRIPT LOAD", self.source)
+
+    async def __call__(self, client: _Client, keys: list[str], args: list[str | int]) -> Any:
+        """Run the script; a missing script is loaded and the call made once more.
+
+        The retry is safe: ``NOSCRIPT`` means the server ran nothing.
+        """
+        try:
+            reply = await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load(client)
+            reply = await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        deliver_swallowed_cancel()
+        return reply

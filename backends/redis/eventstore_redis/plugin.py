@@ -1,0 +1,34 @@
+"""Registers the Redis backend with eventstore (entry point group ``eventstore``).
+
+Deliberately light: it imports neither redis-py nor the store module; the factory
+path is resolved only when a Redis URL is opened.
+"""
+
+from __future__ import annotations
+
+from eventstore import BackendSpec, Capability, hookimpl
+
+
+@hookimpl
+def eventstore_register_backends() -> list[BackendSpec]:
+    """The ``redis://``, ``rediss://``, ``unix://`` and ``redis+cluster://`` backend."""
+    return [
+        BackendSpec(
+            name="redis",
+            schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+            factory="eventstore_redis.store:RedisEventStore.from_url",
+            capabilities=frozenset(
+                {
+                    Capability.DURABLE,
+                    Capability.MULTI_PROCESS,
+                    Capability.LIVE_SUBSCRIBE,
+                    Capability.DELETE,
+                    Capability.LIST_RUNS,
+                    Capability.BACKDOOR,
+                }
+            ),
+            description="Redis Streams: one Lua script call per append, gap-free seqs, "
+            "live subscribe with XREAD BLOCK; standalone or cluster.",
+            benchmark_baselines="eventstore_redis.bench:baselines",
+        )
+    ]

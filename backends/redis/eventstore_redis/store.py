@@ -1,0 +1,360 @@
+r"""The Redis Streams event store (native layout).
+
+Append path: :meth:`RedisEventStore._append` sends the already encoded events to the
+append script (:mod:`._scripts`) in one ``EVALSHA``; the script checks event ids and
+``expected_seq``, assigns the seqs, stamps sessions and ``emitted_at`` (Redis
+``TIME``), builds each envelope's JSON and ``XADD``\ s it with id ``<seq>-0``. The
+client builds the returned envelopes from the script's reply without decoding.
+
+Read path: one ``XRANGE <log> <after>-1 + COUNT <limit>``; the ids are the seqs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RedisEventStore"]
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, Final
+
+from redis.asyncio import Redis
+
+from eventstore import (
+    Backdoor,
+    Capability,
+    ConcurrencyError,
+    ConfigurationError,
+    CorruptEventError,
+    EventEnvelope,
+    HistoryUnavailableError,
+    IdempotencyConflictError,
+    PendingEvent,
+    RunId,
+    RunInfo,
+    RunStarted,
+    SessionId,
+    StoreURL,
+    new_envelope,
+    parse_options,
+    stamp_sessions,
+)
+
+from ._backdoor import NativeBackdoor
+from ._base import RedisStoreBase
+from ._batcher import ScriptBatcher
+from ._client import deliver_swallowed_cancel, is_unavailable, xrange, zrangebylex
+from ._codec import EntryDecoder, seq_of
+from ._options import KeyLayout, RedisOptions
+from ._scripts import (
+    APPEND_ALL_STORED,
+    APPEND_CONFLICT,
+    APPEND_OK,
+    APPEND_PARTIAL,
+    APPEND_SCRIPT,
+    DELETE_SCRIPT,
+    Script,
+)
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
+_APPEND: Final = Script(APPEND_SCRIPT)
+_DELETE: Final = Script(DELETE_SCRIPT)
+
+
+class RedisEventStore(RedisStoreBase):
+    """Event store on Redis Streams: one stream per run, one script call per append.
+
+    Build it with :func:`eventstore.open_store` (``redis://``, ``rediss://``,
+    ``unix://``, ``redis+cluster://``) or :meth:`from_url`. Durability is the
+    server's: with ``appendonly yes`` and ``appendfsync always`` an acknowledged
+    append survives a crash of the server.
+    """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.DURABLE,
+            Capability.MULTI_PROCESS,
+            Capability.LIVE_SUBSCRIBE,
+            Capability.DELETE,
+            Capability.LIST_RUNS,
+            Capability.BACKDOOR,
+        }
+    )
+
+    def __init__(self, url: StoreURL, options: RedisOptions) -> None:
+        super().__init__(url, options)
+        self.keys = KeyLayout(options.prefix)
+        self._decoder = EntryDecoder(
+            skip_corrupt=options.skip_corrupt, retention=options.max_events_per_run is not None
+        )
+        self._cap = str(options.max_events_per_run or 0)
+        self._closing: asyncio.Future[None] | None = None
+        self._batcher: ScriptBatcher | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisStoreBase:
+        """Build an unopened store from a Redis URL and options (see ``RedisOptions``).
+
+        ``layout="legacy"`` returns a read-only store over runs written by behest's
+        Redis store.
+        """
+        parsed = StoreURL.parse(url)
+        if parsed.scheme not in _SCHEMES:
+            raise ConfigurationError(
+                f"redis store: unsupported URL scheme {parsed.scheme!r} in {parsed.redacted!r}"
+                f" (use one of {', '.join(sorted(_SCHEMES))})"
+            )
+        opts = parse_options(RedisOptions, parsed, options, backend=cls.backend_name)
+        if opts.db is not None and parsed.scheme.endswith("+cluster"):
+            raise ConfigurationError(
+                f"redis store {parsed.redacted!r}: option 'db' is not available in a cluster"
+            )
+        if opts.layout == "legacy":
+            from ._legacy import LegacyRedisEventStore
+
+            return LegacyRedisEventStore(parsed, opts)
+        return cls(parsed, opts)
+
+    @property
+    def skipped_corrupt(self) -> int:
+        """How many undecodable entries were skipped (only with ``skip_corrupt``)."""
+        return self._decoder.skipped
+
+    def backdoor(self) -> Backdoor:
+        """Raw stream access for the conformance suite."""
+        return NativeBackdoor(self)
+
+    async def _do_open(self) -> None:
+        await super()._do_open()
+        self._closing = asyncio.get_running_loop().create_future()
+        commands = self._clients.commands
+        await _APPEND.load(commands)
+        await _DELETE.load(commands)
+        if isinstance(commands, Redis):
+            # A cluster client pipelines per node with its own rules; there appends
+            # go one call each.
+            self._batcher = ScriptBatcher(commands, _APPEND)
+
+    async def _do_close(self) -> None:
+        if self._closing is not None and not self._closing.done():
+            self._closing.set_result(None)
+        await super()._do_close()
+
+    def _run_keys(self, run_id: RunId) -> list[str]:
+        keys = [self.keys.log(run_id), self.keys.ids(run_id), self.keys.meta(run_id)]
+        if not self._clients.cluster:
+            keys.append(self.keys.runs)
+        return keys
+
+    @property
+    def _index_prefix(self) -> str:
+        # In a cluster the index keys live in other slots than the run's keys, which a
+        # script may not touch; the client maintains them after the script instead.
+        return "" if self._clients.cluster else self.keys.session_prefix
+
+    # -- writing -----------------------------------------------------------------
+
+    async def _append(
+        self, run_id: RunId, events: Sequence[PendingEvent], expected_seq: int | None
+    ) -> list[EventEnvelope]:
+        run = str(run_id)
+        args: list[str | int] = [
+            "" if expected_seq is None else expected_seq,
+            run,
+            self._cap,
+            self._index_prefix,
+        ]
+        for pending in events:
+            event = pending.event
+            args.append(str(pending.event_id))
+            args.append(str(event.session_id) if type(event) is RunStarted else "")
+            args.append(pending.event_json)
+        keys = self._run_keys(run_id)
+        batcher = self._batcher
+        if batcher is not None:
+            reply = await batcher(keys, args)
+        else:
+            reply = await _APPEND(self._clients.commands, keys, args)
+        status = reply[0]
+        if status == APPEND_OK:
+            return await self._committed(run_id, events, reply)
+        if status == APPEND_ALL_STORED:
+            return self._stored(run_id, reply[1::2], reply[2::2])
+        if status == APPEND_PARTIAL:
+            raise IdempotencyConflictError(
+                f"{self.describe()}: run {run_id}: some event ids of the batch are stored "
+                "and some are not; a batch is stored whole or not at all"
+            )
+        if status == APPEND_CONFLICT:
+            raise ConcurrencyError(
+                run_id=run_id, expected_seq=expected_seq or 0, actual_seq=int(reply[1])
+            )
+        # APPEND_TRIMMED: the id is known but retention removed its entry.
+        raise HistoryUnavailableError(
+            run_id=run_id, requested_after=int(reply[1]) - 1, first_available=seq_of(reply[2])
+        )
+
+    async def _committed(
+        self, run_id: RunId, events: Sequence[PendingEvent], reply: list[Any]
+    ) -> list[EventEnvelope]:
+        last = int(reply[1])
+        emitted_at = _EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3]))
+        before = SessionId.parse(reply[4].decode()) if reply[4] else None
+        sessions, after = stamp_sessions(before, events)
+        envelopes = [
+            new_envelope(
+                event_id=pending.event_id,
+                seq=last + offset,
+                run_id=run_id,
+                session_id=session_id,
+                event=pending.event,
+                emitted_at=emitted_at,
+            )
+            for offset, (pending, session_id) in enumerate(zip(events, sessions, strict=True), 1)
+        ]
+        if self._clients.cluster and (last == 0 or after != before):
+            await self._index_in_cluster(run_id, last == 0, before, after)
+        return envelopes
+
+    @staticmethod
+    def _stored(run_id: RunId, seqs: list[int], data: list[bytes]) -> list[EventEnvelope]:
+        # A retried append: decode what the script found, strictly (a retry must
+        # return every envelope or fail, never skip one).
+        strict = EntryDecoder(skip_corrupt=False, retention=False)
+        out: list[EventEnvelope] = []
+        for seq, envelope in zip(seqs, data, strict=True):
+            out.extend(strict.decode(run_id, seq - 1, [(f"{seq}-0".encode(), {b"e": envelope})])[0])
+        return out
+
+    async def _index_in_cluster(
+        self, run_id: RunId, created: bool, before: SessionId | None, after: SessionId | None
+    ) -> None:
+        # Not atomic with the append (other slot): a crash in between leaves a run that
+        # list_runs does not show until its next session change; its events are safe.
+        commands = self._clients.commands
+        member = str(run_id)
+        if created:
+            await commands.zadd(self.keys.runs, {member: 0})
+        if after != before:
+            if before is not None:
+                await commands.zrem(self.keys.session(before), member)
+            if after is not None:
+                await commands.zadd(self.keys.session(after), {member: 0})
+
+    # -- reading -----------------------------------------------------------------
+
+    async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
+        commands = self._clients.commands
+        key = self.keys.log(run_id)
+        out: list[EventEnvelope] = []
+        cursor = after_seq
+        while True:
+            wanted = limit - len(out)
+            # Ids are <seq>-0, so "<after>-1" is an exclusive start that needs no
+            # client-side filtering (and works before Redis 6.2's "(" syntax).
+            entries = await xrange(commands, key, f"{cursor}-1", wanted)
+            page, cursor = self._decoder.decode(run_id, cursor, entries)
+            out.extend(page)
+            # Fewer envelopes than entries only when skip_corrupt dropped some: read on
+            # so that a page is still full whenever enough events exist.
+            if len(entries) < wanted or len(out) >= limit:
+                return out
+
+    async def _last_seq(self, run_id: RunId) -> int:
+        value = await self._clients.commands.hget(self.keys.meta(run_id), "last")
+        deliver_swallowed_cancel()
+        return 0 if value is None else int(value)
+
+    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
+        closing = self._closing
+        if closing is None or closing.done():
+            return
+        read = asyncio.ensure_future(
+            self._clients.blocking.xread(
+                {self.keys.log(run_id): f"{after_seq}-0"}, count=1, block=self.options.block_ms
+            )
+        )
+        try:
+            await asyncio.wait((read, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not read.done():
+                read.cancel()
+        if read.done() and not read.cancelled() and (exc := read.exception()) is not None:
+            if not is_unavailable(exc):
+                raise exc
+            # The wake-up is a hint: the caller re-reads through list_after, whose
+            # retries decide whether the server is really gone. Back off meanwhile so
+            # a failing blocking connection does not turn into a busy loop.
+            await asyncio.sleep(min(0.005 * (2 ** min(idle_rounds, 6)), 0.25))
+
+    # -- runs --------------------------------------------------------------------
+
+    async def _list_runs(
+        self, session_id: SessionId | None, limit: int, after: RunId | None
+    ) -> list[RunInfo]:
+        commands = self._clients.commands
+        index = self.keys.runs if session_id is None else self.keys.session(session_id)
+        start = "-" if after is None else f"({after}"
+        out: list[RunInfo] = []
+        while len(out) < limit:
+            wanted = limit - len(out)
+            members = await zrangebylex(commands, index, start, wanted)
+            if not members:
+                break
+            async with commands.pipeline(transaction=False) as pipe:
+                for member in members:
+                    pipe.hmget(
+                        self.keys.meta(RunId.parse(member.decode())),
+                        "last",
+                        "session",
+                        "first_at",
+                        "last_at",
+                    )
+                metas: list[list[bytes | None]] = await pipe.execute()
+            deliver_swallowed_cancel()
+            for member, (last, session, first_at, last_at) in zip(members, metas, strict=True):
+                info = _run_info(member, last, session, first_at, last_at)
+                # An index entry without events is a run deleted or a cluster index
+                # update racing a delete; it is not a run to show.
+                if info is not None and (session_id is None or info.session_id == session_id):
+                    out.append(info)
+            if len(members) < wanted:
+                break
+            start = f"({members[-1].decode()}"
+        return out
+
+    async def _delete_run(self, run_id: RunId) -> int:
+        reply = await _DELETE(
+            self._clients.commands, self._run_keys(run_id), [str(run_id), self._index_prefix]
+        )
+        count, session = int(reply[0]), reply[1]
+        if self._clients.cluster:
+            commands = self._clients.commands
+            await commands.zrem(self.keys.runs, str(run_id))
+            if session:
+                await commands.zrem(f"{self.keys.session_prefix}{session.decode()}", str(run_id))
+        return count
+
+
+def _run_info(
+    member: bytes,
+    last: bytes | None,
+    session: bytes | None,
+    first: bytes | None,
+    last_at: bytes | None,
+) -> RunInfo | None:
+    if last is None or int(last) == 0:
+        return None
+    try:
+        return RunInfo(
+            run_id=RunId.parse(member.decode()),
+            session_id=None if session is None else SessionId.parse(session.decode()),
+            last_seq=int(last),
+            first_emitted_at=None if first is None else datetime.fromisoformat(first.decode()),
+            last_emitted_at=None if last_at is None else datetime.fromisoformat(last_at.decode()),
+        )
+    except ValueError as exc:
+        raise CorruptEventError(
+            run_id=RunId.parse(member.decode()), position="run metadata", reason=str(exc)
+        ) from exc

@@ -1,0 +1,64 @@
+"""A 3-primary Redis Cluster on loopback: the whole conformance suite, and cross-slot runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from _redis_support import cli_binary, cluster, run, server_binary, unavailable
+from eventstore_contract import StoreContract
+from eventstore_redis import RedisEventStore
+from redis.crc import key_slot
+
+import eventstore
+from eventstore import EventStore, RunId, RunStarted, SessionId, TextDelta
+
+
+@pytest.fixture(scope="module")
+def cluster_ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[int]]:
+    binary, cli = server_binary(), cli_binary()
+    if binary is None or cli is None:
+        unavailable("a Redis Cluster needs redis-server and redis-cli on PATH")
+    with cluster(binary, cli, tmp_path_factory.mktemp("cluster")) as ports:
+        yield ports
+
+
+@pytest.fixture
+def cluster_url(cluster_ports: list[int], prefix: str) -> str:
+    return f"redis+cluster://127.0.0.1:{cluster_ports[0]}?prefix={prefix}"
+
+
+class TestRedisClusterContract(StoreContract):
+    """Every rule of the contract against the cluster."""
+
+    @pytest.fixture
+    def store_factory(self, cluster_url: str) -> Callable[[], EventStore]:
+        return lambda: eventstore.open_store(cluster_url)
+
+    @pytest.fixture
+    def store_url(self, cluster_url: str) -> str | None:
+        return cluster_url
+
+
+def test_runs_spread_over_slots_are_listed_and_deleted(cluster_url: str) -> None:
+    session = SessionId.new()
+    runs = sorted(RunId.new() for _ in range(12))
+
+    async def body() -> tuple[list[RunId], list[RunId], set[int]]:
+        async with eventstore.open_store(cluster_url) as store:
+            assert isinstance(store, RedisEventStore)
+            for run_id in runs:
+                await store.append(
+                    RunStarted(run_id=run_id, session_id=session, provider="a", model="m")
+                )
+                await store.append(TextDelta(run_id=run_id, delta="x"))
+            listed = [info.run_id for info in await store.list_runs(session_id=session)]
+            await store.delete_run(runs[0])
+            after_delete = [info.run_id for info in await store.list_runs()]
+            slots = {key_slot(store.keys.log(r).encode()) for r in runs}
+            return listed, after_delete, slots
+
+    listed, after_delete, slots = run(body())
+    assert listed == runs
+    assert after_delete == runs[1:]
+    assert len(slots) > 1

@@ -1,0 +1,91 @@
+"""URLs, options, plugin registration, and that no password ever shows."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+from _redis_support import free_port, run
+from eventstore_redis import LegacyRedisEventStore, RedisEventStore
+
+import eventstore
+from eventstore import BackendUnavailableError, Capability, ConfigurationError, RunId
+
+SECRET = "s3cr3t-Pa55"
+
+
+def test_plugin_module_does_not_import_redis() -> None:
+    code = (
+        "import sys, eventstore\n"
+        "backends = dict(eventstore.default_registry().backends)\n"
+        "assert 'redis' in backends, backends\n"
+        "assert 'redis' not in sys.modules and 'eventstore_redis.store' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "rediss://127.0.0.1:6380/1",
+        "unix:///tmp/redis.sock",
+        "redis+cluster://127.0.0.1:7000",
+    ],
+)
+def test_every_scheme_opens_a_redis_store(url: str) -> None:
+    store = eventstore.open_store(url)
+    assert isinstance(store, RedisEventStore)
+    assert Capability.DURABLE in store.capabilities
+
+
+def test_options_come_from_query_and_keywords() -> None:
+    store = eventstore.open_store(
+        "redis://127.0.0.1/0?prefix=app:&max_events_per_run=10", skip_corrupt=True
+    )
+    assert isinstance(store, RedisEventStore)
+    assert (store.options.prefix, store.options.max_events_per_run) == ("app:", 10)
+    assert store.options.skip_corrupt
+    assert store.keys.log(RunId.parse("01a21b14-0000-7000-8000-000000000000")) == (
+        "app:{01a21b14-0000-7000-8000-000000000000}:log"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "needle"),
+    [
+        ("nosuch=1", "unknown option 'nosuch'"),
+        ("prefix=a{b}", "prefix"),
+        ("max_events_per_run=0", "max_events_per_run"),
+    ],
+)
+def test_bad_options_are_configuration_errors(query: str, needle: str) -> None:
+    with pytest.raises(ConfigurationError, match=needle):
+        eventstore.open_store(f"redis://:{SECRET}@127.0.0.1/0?{query}")
+
+
+def test_legacy_layout_option_gives_the_read_only_store() -> None:
+    store = eventstore.open_store("redis://127.0.0.1/0?layout=legacy")
+    assert isinstance(store, LegacyRedisEventStore)
+    assert Capability.DELETE not in store.capabilities
+
+
+def test_password_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"redis://admin:{SECRET}@127.0.0.1:{free_port()}/0?connect_timeout=0.5&retries=0"
+    store = eventstore.open_store(url)
+    assert SECRET not in repr(store) and SECRET not in store.describe()
+    with caplog.at_level(logging.DEBUG), pytest.raises(BackendUnavailableError) as caught:
+        run(store.open())
+    error = caught.value
+    shown = [str(error), repr(error), caplog.text]
+    cause = error.__cause__
+    while cause is not None:
+        shown.append(str(cause))
+        cause = cause.__cause__
+    assert all(SECRET not in text for text in shown)
+    with pytest.raises(ConfigurationError) as bad:
+        eventstore.open_store(url + "&unknown=1")
+    assert SECRET not in str(bad.value)

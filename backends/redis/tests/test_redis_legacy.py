@@ -1,0 +1,80 @@
+"""Reading runs in the layout of behest's Redis store (``layout=legacy``), read-only."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+from _redis_support import run
+
+import eventstore
+from eventstore import EventId, RunId, SessionId, TextDelta, UnsupportedOperationError
+
+
+def _legacy_entry(run_id: RunId, seq: int, session: SessionId | None) -> bytes:
+    # What serde writes for behest's RuntimeEventEnvelope: chrono's nanosecond times.
+    return json.dumps(
+        {
+            "event_id": str(EventId.new()),
+            "seq": seq,
+            "run_id": str(run_id),
+            "session_id": None if session is None else str(session),
+            "event": {
+                "TextDelta": {
+                    "run_id": str(run_id),
+                    "delta": f"event {seq}",
+                    "timestamp": "2026-01-01T00:00:00.123456789Z",
+                }
+            },
+            "emitted_at": f"2026-01-01T00:00:{seq % 60:02d}.000000001Z",
+        }
+    ).encode()
+
+
+@pytest.fixture
+def legacy_url(redis_server_url: str, prefix: str) -> str:
+    # behest's keys are "<prefix>:<run_id>"; the test's prefix keeps runs apart.
+    return f"{redis_server_url}?layout=legacy&legacy_prefix={prefix}run"
+
+
+def _write_legacy_run(raw: redis.Redis, prefix: str, order: list[int]) -> RunId:
+    run_id, session = RunId.new(), SessionId.new()
+    for seq in order:  # stream order is append order, not seq order (the race)
+        raw.xadd(f"{prefix}run:{run_id}", {"data": _legacy_entry(run_id, seq, session)})
+    raw.set(f"{prefix}run:{run_id}:seq", max(order))
+    return run_id
+
+
+def test_legacy_pages_by_seq_whatever_the_stream_order(
+    raw: redis.Redis, prefix: str, legacy_url: str
+) -> None:
+    # 2 landed before 1, and 5 was lost to a crash between INCR and XADD.
+    run_id = _write_legacy_run(raw, prefix, [2, 1, 3, 4, 7, 6, 8])
+
+    async def body() -> tuple[list[list[int]], int]:
+        async with eventstore.open_store(legacy_url) as store:
+            pages, after = [], 0
+            while page := await store.list_after(run_id, after, 3):
+                pages.append([e.seq for e in page])
+                after = page[-1].seq
+            return pages, await store.last_seq(run_id)
+
+    pages, last = run(body())
+    assert pages == [[1, 2, 3], [4, 6, 7], [8]]
+    assert last == 8
+
+
+def test_legacy_runs_are_listed_and_read_only(
+    raw: redis.Redis, prefix: str, legacy_url: str
+) -> None:
+    first = _write_legacy_run(raw, prefix, [1, 2])
+    second = _write_legacy_run(raw, prefix, [1])
+
+    async def body() -> list[RunId]:
+        async with eventstore.open_store(legacy_url) as store:
+            with pytest.raises(UnsupportedOperationError, match="read-only"):
+                await store.append(TextDelta(run_id=first, delta="no"))
+            return [info.run_id for info in await store.list_runs()]
+
+    assert run(body()) == sorted([first, second])
