@@ -11,7 +11,7 @@ from __future__ import annotations
 __all__ = ["EventId", "RunId", "SessionId", "new_uuid7"]
 
 import uuid
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 import uuid_utils
 from pydantic import GetCoreSchemaHandler
@@ -83,13 +83,40 @@ class _TypedUUID(uuid.UUID):
         return obj
 
 
-class RunId(_TypedUUID):
+class _InternedUUID(_TypedUUID):
+    """An id that repeats on every envelope of a run: decoded values are interned.
+
+    A page of one run carries the same run id (twice) and session id on every
+    envelope; reusing the instance is four times cheaper than building it. The
+    table is bounded and simply cleared when full.
+    """
+
+    __slots__ = ()
+    _interned: ClassVar[dict[int, Any]]
+    _INTERN_LIMIT: ClassVar[int] = 65_536
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._interned = {}
+
+    @classmethod
+    def _from_uuid(cls, value: uuid.UUID) -> Self:
+        key = value.int
+        obj = cls._interned.get(key)
+        if obj is None:
+            if len(cls._interned) >= cls._INTERN_LIMIT:
+                cls._interned.clear()
+            obj = cls._interned[key] = super()._from_uuid(value)
+        return obj
+
+
+class RunId(_InternedUUID):
     """Identifies one agent run, whose events form one log."""
 
     __slots__ = ()
 
 
-class SessionId(_TypedUUID):
+class SessionId(_InternedUUID):
     """Identifies the session a run belongs to (set by its ``RunStarted``)."""
 
     __slots__ = ()

@@ -77,6 +77,7 @@ KNOWN_SCHEMES: Final[Mapping[str, str]] = MappingProxyType(
         "rediss": "eventstore-redis",
         "unix": "eventstore-redis",
         "redis+cluster": "eventstore-redis",
+        "rediss+cluster": "eventstore-redis",
         "jsonl": "eventstore-jsonl",
     }
 )
