@@ -76,7 +76,8 @@ def new_envelope(
             "emitted_at": emitted_at,
         },
     )
-    _set(envelope, "__pydantic_fields_set__", _ALL_FIELDS)
+    # A fresh (mutable) set: pydantic's model_copy(update=...) updates it in place.
+    _set(envelope, "__pydantic_fields_set__", set(_ALL_FIELDS))
     _set(envelope, "__pydantic_extra__", None)
     _set(envelope, "__pydantic_private__", None)
     return envelope

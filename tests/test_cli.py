@@ -85,7 +85,7 @@ def test_backends_shows_broken_plugins_and_factories(monkeypatch: pytest.MonkeyP
 
 
 def test_demo_writes_and_replays_every_event_type() -> None:
-    code, out, err = invoke("demo")
+    code, out, err = invoke("demo", "--url", "memory://")
     assert code == 0, err
     for event_type in EVENT_TYPES:
         assert event_type.__name__ in out
@@ -97,6 +97,21 @@ def test_demo_writes_and_replays_every_event_type() -> None:
     assert "store: memory://" in out
     assert "run id: " in out
     assert "runs in this store" not in out  # memory is not durable
+
+
+def test_demo_persists_to_a_sqlite_file_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = invoke("demo")
+    assert code == 0, err
+    assert "store: sqlite+aiosqlite:///eventstore-demo.db" in out
+    assert (tmp_path / "eventstore-demo.db").exists()
+    first_run = next(line for line in out.splitlines() if line.startswith("run id: ")).split()[2]
+    code, out, err = invoke("demo")
+    assert code == 0, err
+    assert "runs in this store" in out
+    assert first_run in out  # the first demo's run is still there
 
 
 def test_demo_lists_stored_runs_on_a_durable_store(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -269,3 +269,13 @@ def test_import_envelopes_refuses_gaps_and_divergence() -> None:
             assert await dst.last_seq(run_id) == 1
 
     run(body())
+
+
+def test_returned_envelopes_support_model_copy() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            envelope = await store.append(delta())
+            assert envelope.model_copy(update={"seq": 2}).seq == 2
+            assert envelope.seq == 1
+
+    run(body())

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..._errors import EventStoreError
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -98,18 +100,39 @@ async def _list_runs(console: Console, store: EventStore) -> None:
     console.print(table)
 
 
-async def _demo(url: str | None) -> None:
+#: Where the demo writes when neither --url nor EVENTSTORE_URL is given and the SQLite
+#: backend is installed: a file in the current directory, so a second demo shows the
+#: first one's runs still there.
+DEMO_SQLITE_URL = "sqlite+aiosqlite:///eventstore-demo.db"
+
+
+def default_demo_url() -> str:
+    """EVENTSTORE_URL, else the durable embedded SQLite file if installed, else memory://."""
     import os
+
+    from ..._plugins import DEFAULT_URL, URL_ENV, default_registry
+
+    from_env = os.environ.get(URL_ENV)
+    if from_env:
+        return from_env
+    try:
+        default_registry().backend_for(DEMO_SQLITE_URL).load_factory()
+    except EventStoreError:
+        return DEFAULT_URL
+    return DEMO_SQLITE_URL
+
+
+async def _demo(url: str | None) -> None:
     from datetime import UTC, datetime
 
     import eventstore
 
     from ..._capabilities import Capability
-    from ..._plugins import DEFAULT_URL, URL_ENV
     from .._app import out_console
     from .._demo_script import demo_runs
 
-    shown = eventstore.redact_url(url or os.environ.get(URL_ENV) or DEFAULT_URL)
+    url = url or default_demo_url()
+    shown = eventstore.redact_url(url)
     console = out_console()
     runs = demo_runs(datetime.now(UTC))
     async with eventstore.open_store(url) as store:
@@ -130,7 +153,10 @@ async def _demo(url: str | None) -> None:
 def demo(
     url: Annotated[
         str | None,
-        typer.Option(help="Store URL (default: EVENTSTORE_URL, else the embedded memory://)."),
+        typer.Option(
+            help="Store URL (default: EVENTSTORE_URL, else ./eventstore-demo.db through "
+            "SQLite when eventstore-sqlalchemy is installed, else memory://)."
+        ),
     ] = None,
 ) -> None:
     """Write a realistic agent run (every event type), then replay it as a timeline.

@@ -1,0 +1,3 @@
+"""The suite's own tests run the suite inside pytest, through pytester."""
+
+pytest_plugins = ["pytester"]

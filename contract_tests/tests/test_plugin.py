@@ -1,0 +1,150 @@
+"""The pytest plugin: --eventstore-url, capability skips, summary line, profiles."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eventstore_contract._profiles import ENV_VAR, resolve_profile
+
+_HERE = Path(__file__).parent
+
+_SUBCLASS = """
+import pytest
+from broken_backends import BROKEN
+from eventstore import open_store
+from eventstore_contract import StoreContract
+
+
+class TestContract(StoreContract):
+    expected_failures = {expected!r}
+
+    @pytest.fixture
+    def store_factory(self):
+        return {factory}
+"""
+
+
+def _contract_file(
+    pytester: pytest.Pytester, factory: str, expected: dict[str, str] | None = None
+) -> None:
+    pytester.syspathinsert(_HERE)
+    pytester.makepyfile(test_contract=_SUBCLASS.format(factory=factory, expected=expected or {}))
+
+
+def test_url_option_runs_the_suite_and_prints_one_summary_line(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--eventstore-url", "memory://", "-k", "test_sequence_"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    outcomes = result.parseoutcomes()
+    ran = outcomes["passed"] + outcomes["skipped"]
+    summaries = [line for line in result.outlines if line.startswith("eventstore contract [")]
+    assert summaries == [
+        f"eventstore contract [memory]: {ran} tests; covered: backdoor; "
+        "not covered: multi_process (1 test skipped)"
+    ]
+
+
+def test_url_is_redacted_in_the_report(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--eventstore-url", "memory://me:s3cret@localhost", "-k", "limit"
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["eventstore contract: url memory://me:***@localhost*"])
+    assert "s3cret" not in result.stdout.str() + result.stderr.str()
+
+
+def test_explicit_paths_are_kept_next_to_the_url_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_other="def test_other():\n    pass\n")
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "--eventstore-url",
+        "memory://",
+        "test_other.py",
+        "-k",
+        "other or limit",
+    )
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["test_other.py .*"])
+    assert result.parseoutcomes()["passed"] > 1
+
+
+def test_missing_capability_skips_name_it(pytester: pytest.Pytester) -> None:
+    _contract_file(pytester, 'lambda: open_store("memory://")')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs", "-k", "durability")
+    result.stdout.fnmatch_lines(["*backend 'memory' does not declare capability durable*"])
+    result.stdout.fnmatch_lines(["*not covered: durable (5 tests skipped)*"])
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_markers_are_registered_for_strict_markers(pytester: pytest.Pytester) -> None:
+    _contract_file(pytester, 'lambda: open_store("memory://")')
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "--strict-markers", "-k", "delete_unknown"
+    )
+    result.assert_outcomes(passed=1, deselected=75)
+
+
+def test_subclass_must_provide_a_store_factory(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "from eventstore_contract import StoreContract\n"
+        "class TestNoFactory(StoreContract):\n    pass\n"
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
+    result.stdout.fnmatch_lines(["*must override the store_factory fixture*"])
+    assert result.ret != pytest.ExitCode.OK
+
+
+def test_expected_failure_that_fails_is_xfailed(pytester: pytest.Pytester) -> None:
+    test = "test_pagination_returns_exactly_limit"
+    _contract_file(pytester, 'BROKEN["limit_off_by_one"].store', {test: "known bug #1"})
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", test)
+    result.assert_outcomes(xfailed=1, deselected=75)
+
+
+def test_expected_failure_that_passes_is_an_error(pytester: pytest.Pytester) -> None:
+    test = "test_pagination_returns_exactly_limit"
+    _contract_file(pytester, 'lambda: open_store("memory://")', {test: "fixed already?"})
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", test)
+    result.assert_outcomes(failed=1, deselected=75)
+
+
+def test_run_suite_returns_pytest_exit_code(tmp_path: Path) -> None:
+    code = (
+        "import sys, eventstore_contract\n"
+        "sys.exit(eventstore_contract.run_suite('memory://', profile='ci',"
+        " extra_args=['-q', '-k', 'pagination']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "eventstore contract [memory]: 6 tests" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "expected"),
+    [
+        ("thorough", {"CI": "1"}, "thorough"),
+        (None, {ENV_VAR: "ci"}, "ci"),
+        (None, {"CI": "true"}, "ci"),
+        (None, {}, "quick"),
+    ],
+)
+def test_profile_resolution(
+    monkeypatch: pytest.MonkeyPatch, option: str | None, env: dict[str, str], expected: str
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert resolve_profile(option) == expected
+
+
+def test_unknown_profile_is_refused() -> None:
+    with pytest.raises(ValueError, match="quick, ci, thorough"):
+        resolve_profile("sloppy")
