@@ -10,6 +10,7 @@ __all__ = [
     "DurabilityTests",
     "ErrorTests",
     "IdempotencyTests",
+    "ImportTests",
     "MultiProcessTests",
     "ReadTests",
     "RunsTests",
@@ -31,6 +32,7 @@ from .delete import DeleteTests
 from .durability import DurabilityTests
 from .errors import ErrorTests
 from .idempotency import IdempotencyTests
+from .importing import ImportTests
 from .multiprocess import MultiProcessTests
 from .read import ReadTests
 from .runs import RunsTests
@@ -50,6 +52,7 @@ class StoreContract(
     CorruptionTests,
     RunsTests,
     DeleteTests,
+    ImportTests,
     ErrorTests,
     MultiProcessTests,
     StatefulTests,

@@ -1,0 +1,74 @@
+"""``import_envelopes`` (capability ``import``): verbatim, resumable copies into a store."""
+
+from __future__ import annotations
+
+__all__ = ["ImportTests"]
+
+import pytest
+
+from eventstore import (
+    Capability,
+    ConcurrencyError,
+    EventEnvelope,
+    EventId,
+    EventStore,
+    RunId,
+    SessionId,
+)
+from eventstore.memory import MemoryEventStore
+
+from .._harness import contract_test, requires
+from .._support import delta, read_all, started
+
+
+async def _source_run(run_id: RunId, events: int) -> list[EventEnvelope]:
+    # Envelopes as another store made them: their own ids, seqs, session and times.
+    async with MemoryEventStore() as source:
+        await source.append(delta(run_id, -1))
+        await source.append(started(run_id, SessionId.new()))
+        await source.append_batch([delta(run_id, i) for i in range(events - 2)])
+        return await source.list_after(run_id, None, events)
+
+
+@requires(Capability.IMPORT)
+class ImportTests:
+    """Copied envelopes keep ids, seqs, sessions and times; copies can be resumed."""
+
+    @contract_test
+    async def test_import_keeps_ids_seqs_sessions_and_times(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 12)
+        assert await store.import_envelopes(envelopes) == 12
+        assert await read_all(store, run_id) == envelopes
+        assert await store.last_seq(run_id) == 12
+
+    @contract_test
+    async def test_import_resumes_without_duplicates(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 10)
+        assert await store.import_envelopes(envelopes[:4]) == 4
+        assert await store.import_envelopes(envelopes) == 6
+        assert await store.import_envelopes(envelopes) == 0
+        assert await read_all(store, run_id) == envelopes
+
+    @contract_test
+    async def test_import_continues_the_run_for_new_appends(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 5)
+        await store.import_envelopes(envelopes)
+        appended = await store.append(delta(run_id, 99))
+        assert appended.seq == 6
+        assert appended.session_id == envelopes[-1].session_id
+        # Copied event ids still make retries idempotent.
+        assert await store.append(delta(run_id, 0), event_id=envelopes[2].event_id) == envelopes[2]
+
+    @contract_test
+    async def test_import_refuses_gaps_and_divergence(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 6)
+        with pytest.raises(ConcurrencyError):
+            await store.import_envelopes(envelopes[2:])
+        await store.append(delta(run_id, 0), event_id=EventId.new())
+        with pytest.raises(ConcurrencyError):
+            await store.import_envelopes(envelopes)
+        assert await store.last_seq(run_id) == 1
