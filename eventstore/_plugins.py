@@ -110,7 +110,9 @@ class BackendSpec:
     backend promises (see :class:`Capability`). ``benchmark_baselines`` optionally
     names (``"module:attribute"``) a callable ``(url) -> list[RawBaseline]`` giving
     raw-driver implementations of the benchmark scenarios, so ``eventstore bench``
-    can report ratios (see :mod:`eventstore.bench`).
+    can report ratios (see :mod:`eventstore.bench`). ``migrate`` optionally names an
+    async callable ``(url, **options) -> list[str]`` that applies pending schema
+    migrations and returns the steps applied (``eventstore migrate URL``).
     """
 
     name: str
@@ -119,6 +121,7 @@ class BackendSpec:
     capabilities: frozenset[Capability] = frozenset()
     description: str = ""
     benchmark_baselines: str | None = None
+    migrate: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
@@ -141,13 +144,13 @@ class BackendSpec:
                 )
         elif not callable(self.factory):
             raise ConfigurationError(f"backend {self.name!r}: factory must be callable")
-        if self.benchmark_baselines is not None and not _FACTORY_PATH.match(
-            self.benchmark_baselines
-        ):
-            raise ConfigurationError(
-                f"backend {self.name!r}: benchmark_baselines must be 'module:attribute', "
-                f"got {self.benchmark_baselines!r}"
-            )
+        for field_name in ("benchmark_baselines", "migrate"):
+            path = getattr(self, field_name)
+            if path is not None and not _FACTORY_PATH.match(path):
+                raise ConfigurationError(
+                    f"backend {self.name!r}: {field_name} must be 'module:attribute', "
+                    f"got {path!r}"
+                )
         try:
             caps = frozenset(Capability(c) for c in self.capabilities)
         except ValueError as exc:
@@ -176,26 +179,27 @@ class RegisteredBackend:
 
     def load_factory(self) -> StoreFactory:
         """Import (once) and return the factory; :class:`ConfigurationError` if it fails."""
-        if self._factory is not None:
-            return self._factory
-        factory = self.spec.factory
-        if isinstance(factory, str):
-            module_name, _, attr_path = factory.partition(":")
-            try:
-                obj: Any = importlib.import_module(module_name)
-                for attr in attr_path.split("."):
-                    obj = getattr(obj, attr)
-            except Exception as exc:
-                hint = f" (install or reinstall {self.distribution})" if self.distribution else ""
-                raise ConfigurationError(
-                    f"backend {self.spec.name!r} could not be loaded from {factory!r}: "
-                    f"{type(exc).__name__}: {redact_text(str(exc))}{hint}"
-                ) from exc
-            if not callable(obj):
-                raise ConfigurationError(f"backend {self.spec.name!r}: {factory!r} is not callable")
-            factory = obj
-        self._factory = factory
-        return factory
+        if self._factory is None:
+            factory = self.spec.factory
+            self._factory = self.load(factory) if isinstance(factory, str) else factory
+        return self._factory
+
+    def load(self, path: str) -> Any:
+        """Import the callable at ``"module:attribute"``; :class:`ConfigurationError` if not."""
+        module_name, _, attr_path = path.partition(":")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for attr in attr_path.split("."):
+                obj = getattr(obj, attr)
+        except Exception as exc:
+            hint = f" (install or reinstall {self.distribution})" if self.distribution else ""
+            raise ConfigurationError(
+                f"backend {self.spec.name!r} could not be loaded from {path!r}: "
+                f"{type(exc).__name__}: {redact_text(str(exc))}{hint}"
+            ) from exc
+        if not callable(obj):
+            raise ConfigurationError(f"backend {self.spec.name!r}: {path!r} is not callable")
+        return obj
 
 
 class Registry:

@@ -116,3 +116,19 @@ def test_serve_rejects_a_bad_url_before_starting() -> None:
     code, _, err = invoke("serve", "nope://x", "--port", "0")
     assert code == 2
     assert "no installed backend serves nope://" in err
+
+
+def test_migrate_applies_pending_steps_once(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/events.db"
+    code, out, err = invoke("migrate", url)
+    assert code == 0, err
+    assert "applied:" in out and "step(s) applied" in out
+    code, out, _ = invoke("migrate", url)
+    assert code == 0
+    assert "nothing to do" in out and "applied:" not in out
+
+
+def test_migrate_on_a_backend_without_schema_is_a_clear_error() -> None:
+    code, _, err = invoke("migrate", "memory://")
+    assert code == 2
+    assert "keeps no schema to migrate" in err

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 __all__ = ["run_benchmark", "load_baselines"]
 
-import importlib
 import os
 import platform
 import sys
@@ -33,15 +32,13 @@ Progress = Callable[[str], None]
 
 def load_baselines(url: str) -> list[RawBaseline]:
     """The raw baselines the backend serving ``url`` declares (none if it has none)."""
-    spec = default_registry().backend_for(url).spec
+    entry = default_registry().backend_for(url)
+    spec = entry.spec
     if spec.benchmark_baselines is None:
         return []
-    module_name, _, attr_path = spec.benchmark_baselines.partition(":")
+    make_baselines = entry.load(spec.benchmark_baselines)
     try:
-        obj: Any = importlib.import_module(module_name)
-        for attr in attr_path.split("."):
-            obj = getattr(obj, attr)
-        baselines = list(obj(url))
+        baselines = list(make_baselines(url))
     except Exception as exc:
         raise ConfigurationError(
             f"backend {spec.name!r}: benchmark baselines {spec.benchmark_baselines!r} "

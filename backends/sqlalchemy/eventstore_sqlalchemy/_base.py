@@ -1,0 +1,277 @@
+"""What the SQLite and PostgreSQL stores share: engine, schema, list_runs, errors.
+
+SQLAlchemy owns the URL, the dialect, the connection pool and the schema (DDL,
+version checks, migrations) and answers the cold paths through Core. The hot paths
+(append, list_after) are in the dialect modules and bypass it (see the docs).
+"""
+
+from __future__ import annotations
+
+__all__ = ["SQLEventStore", "create_engine"]
+
+import asyncio
+import sqlite3
+from typing import Any, ClassVar, Self
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from eventstore import (
+    BackendError,
+    BackendUnavailableError,
+    Capability,
+    ConfigurationError,
+    EventStore,
+    EventStoreError,
+    RunId,
+    RunInfo,
+    SessionId,
+    redact_text,
+)
+
+from ._codec import from_micros
+from ._options import SQLTarget, resolve
+from ._schema import SCHEMA_VERSION, Tables, apply_migrations, current_version
+from ._worker import is_locked_error
+
+#: What both SQL stores promise.
+CAPABILITIES: frozenset[Capability] = frozenset(
+    {
+        Capability.DURABLE,
+        Capability.MULTI_PROCESS,
+        Capability.LIVE_SUBSCRIBE,
+        Capability.DELETE,
+        Capability.LIST_RUNS,
+        Capability.IMPORT,
+        Capability.BACKDOOR,
+    }
+)
+
+
+#: Execution option marking a SQLAlchemy connection whose transactions write.
+WRITE_OPTION = "eventstore_writes"
+
+
+def _sqlite_connection_setup(engine: AsyncEngine, target: SQLTarget) -> None:
+    opts = target.options
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Turn off the driver's implicit transactions; "begin" below sends
+        # BEGIN IMMEDIATE for writing transactions, which takes the write lock up
+        # front (a deferred BEGIN would fail, not wait, when a read must later
+        # become a write), and a plain BEGIN for reads.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(opts.busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA synchronous={opts.synchronous}")
+        # The first connection to a new file makes it WAL, before any table exists.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        writes = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def create_engine(target: SQLTarget) -> AsyncEngine:
+    """The SQLAlchemy async engine for ``target``, configured for the store."""
+    opts = target.options
+    if target.dialect == "sqlite":
+        # NullPool: this engine serves only cold paths; holding no connection between
+        # calls keeps file handles and locks out of the way of other processes.
+        engine = create_async_engine(target.engine_url, poolclass=NullPool)
+        _sqlite_connection_setup(engine, target)
+        return engine
+    # Cold paths only (schema, list_runs): the hot paths have their own pool.
+    return create_async_engine(
+        target.engine_url,
+        pool_size=1,
+        max_overflow=min(opts.pool_size, 4),
+        pool_pre_ping=opts.pool_pre_ping,
+        connect_args={"timeout": opts.connect_timeout_s},
+    )
+
+
+class SQLEventStore(EventStore):
+    """Base of the SQLite and PostgreSQL stores; use :func:`eventstore.open_store`."""
+
+    capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
+    dialect: ClassVar[str] = ""
+
+    def __init__(self, target: SQLTarget) -> None:
+        super().__init__(max_event_bytes=target.options.max_event_bytes)
+        self._target = target
+        self._tables = Tables.build(target.options.table_prefix, target.dialect)
+        self._engine: AsyncEngine | None = None
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """Build an unopened store from its URL; options from the query or keywords."""
+        target = resolve(url, options, backend=cls.backend_name)
+        if target.dialect != cls.dialect:
+            raise ConfigurationError(
+                f"{cls.backend_name} store cannot serve {target.store_url.redacted!r}"
+            )
+        return cls(target)
+
+    def describe(self) -> str:
+        """The redacted URL and the table prefix."""
+        return f"{self._target.store_url.redacted} (tables {self._tables.prefix}*)"
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The SQLAlchemy engine (only while open)."""
+        if self._engine is None:
+            self._require_open()
+            raise AssertionError("engine missing while open")
+        return self._engine
+
+    async def _open_engine(self, *, prepare_schema: bool = True) -> None:
+        """Create the engine and, unless told not to, check or create the schema.
+
+        The version is read first without the write lock, so opening a database
+        that is current never waits for other writers.
+        """
+        self._engine = create_engine(self._target)
+        if not prepare_schema:
+            return
+        where = f"{self.backend_name} store {self._target.store_url.redacted!r}"
+        try:
+            version = await self._write_retrying(self._read_version, where)
+            if version == SCHEMA_VERSION:
+                return
+            if not self._target.options.migrate_on_open:
+                raise ConfigurationError(
+                    f"{where}: schema version {version} is older than {SCHEMA_VERSION}; "
+                    "run `eventstore migrate URL` or open with migrate_on_open=true"
+                )
+            await self._write_retrying(self._migrate, where)
+        except BaseException:
+            await self._close_engine()
+            raise
+
+    async def _read_version(self, where: str) -> int:
+        async with self.engine.connect() as conn:
+            return await current_version(conn, self._tables, where)
+
+    async def _migrate(self, where: str) -> list[str]:
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{WRITE_OPTION: True})
+            async with conn.begin():
+                return await apply_migrations(conn, self._tables, where)
+
+    async def _write_retrying(self, action: Any, *args: Any) -> Any:
+        """Run a cold-path write, retrying SQLite's ``database is locked``."""
+        deadline = asyncio.get_running_loop().time() + self._target.options.lock_timeout_s
+        delay = 0.005
+        while True:
+            try:
+                return await action(*args)
+            except sa.exc.OperationalError as exc:
+                now = asyncio.get_running_loop().time()
+                if not is_locked_error(exc.orig or exc) or now + delay > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    async def _close_engine(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations now; return the steps applied."""
+        where = f"{self.backend_name} store {self._target.store_url.redacted!r}"
+        result: list[str] = await self._write_retrying(self._migrate, where)
+        return result
+
+    async def _list_runs(
+        self, session_id: SessionId | None, limit: int, after: RunId | None
+    ) -> list[RunInfo]:
+        runs, events = self._tables.runs, self._tables.events
+
+        def by_seq(column: sa.ColumnClause[Any], last: bool) -> Any:
+            # The run's first or last event's column: one primary-key probe.
+            order = events.c.seq.desc() if last else events.c.seq
+            return (
+                sa.select(column)
+                .where(events.c.run_id == runs.c.run_id)
+                .order_by(order)
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        last_seq = by_seq(events.c.seq, True)
+        query = (
+            sa.select(
+                runs.c.run_id,
+                runs.c.session_id,
+                last_seq.label("last_seq"),
+                by_seq(events.c.emitted_us, False).label("first_emitted_us"),
+                by_seq(events.c.emitted_us, True).label("last_emitted_us"),
+            )
+            .where(last_seq.is_not(None))
+            .order_by(runs.c.run_id)
+            .limit(limit)
+        )
+        if session_id is not None:
+            query = query.where(runs.c.session_id == str(session_id))
+        if after is not None:
+            query = query.where(runs.c.run_id > str(after))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            RunInfo(
+                run_id=RunId.parse(row.run_id),
+                session_id=None if row.session_id is None else SessionId.parse(row.session_id),
+                last_seq=row.last_seq,
+                first_emitted_at=from_micros(row.first_emitted_us),
+                last_emitted_at=from_micros(row.last_emitted_us),
+            )
+            for row in rows
+        ]
+
+    def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
+        original: BaseException = exc
+        if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
+            original = exc.orig
+        text = redact_text(f"{type(original).__name__}: {original}")
+        message = f"{self.backend_name} {operation} failed ({self.describe()}): {text}"
+        if is_unavailable(exc) or is_unavailable(original):
+            return BackendUnavailableError(message)
+        return BackendError(message)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database cannot be reached or is locked up."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (OSError, TimeoutError, ConnectionError)):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        return is_locked_error(exc) or "unable to open" in str(exc)
+    module = type(exc).__module__
+    if module.startswith("asyncpg"):
+        import asyncpg
+
+        return isinstance(
+            exc,
+            (
+                asyncpg.exceptions.ConnectionDoesNotExistError,
+                asyncpg.exceptions.InterfaceError,
+                asyncpg.exceptions.CannotConnectNowError,
+                asyncpg.exceptions.TooManyConnectionsError,
+                asyncpg.exceptions.AdminShutdownError,
+                asyncpg.exceptions.ConnectionFailureError,
+                # What asyncpg raises on a connection whose server process was
+                # terminated while it sat idle in the pool.
+                asyncpg.exceptions.InternalClientError,
+            ),
+        )
+    return False

@@ -1,0 +1,115 @@
+"""Options of SQL stores and the mapping of store URLs onto SQLAlchemy URLs."""
+
+from __future__ import annotations
+
+__all__ = ["SQLOptions", "SQLTarget", "resolve"]
+
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+import sqlalchemy
+from pydantic import Field
+from sqlalchemy.engine import URL, make_url
+
+from eventstore import ConfigurationError, StoreOptions, StoreURL, parse_options
+
+#: Store URL schemes and the SQLAlchemy async driver each one is served by.
+DRIVERS: Final = {
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+}
+
+
+class SQLOptions(StoreOptions):
+    """Options of ``sqlite://`` and ``postgresql://`` stores (URL query or keywords).
+
+    Options that only concern one database are accepted, and ignored, by the other,
+    so one option set can be moved between them.
+    """
+
+    table_prefix: str = Field(
+        default="eventstore_",
+        pattern=r"^[a-z_][a-z0-9_]{0,30}$",
+        description="Prefix of every table name, so several apps can share a database.",
+    )
+    migrate_on_open: bool = Field(
+        default=True,
+        description="Apply pending schema migrations when the store opens; if false, an "
+        "out-of-date schema raises ConfigurationError (run `eventstore migrate URL`).",
+    )
+    synchronous: Literal["off", "normal", "full", "extra"] = Field(
+        default="full",
+        description="SQLite: PRAGMA synchronous. 'full' survives power loss; 'normal' "
+        "survives a killed process (WAL mode) and is faster.",
+    )
+    busy_timeout_ms: int = Field(
+        default=2000, ge=0, description="SQLite: how long one attempt waits for the lock."
+    )
+    lock_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="SQLite: how long a write keeps retrying a locked database before "
+        "failing with BackendUnavailableError.",
+    )
+    group_commit_max: int = Field(
+        default=256, ge=1, le=10_000, description="SQLite: most appends committed together."
+    )
+    pool_size: int = Field(default=10, ge=1, le=1000, description="PostgreSQL: pool size.")
+    pool_pre_ping: bool = Field(
+        default=True,
+        description="PostgreSQL: test a pooled connection before use, so a connection "
+        "lost while idle is replaced instead of failing the next call.",
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="PostgreSQL: timeout of one connection attempt."
+    )
+
+
+@dataclass(frozen=True)
+class SQLTarget:
+    """A parsed store URL: what to show, what SQLAlchemy connects to, and the options."""
+
+    store_url: StoreURL
+    engine_url: URL
+    dialect: Literal["sqlite", "postgresql"]
+    options: SQLOptions
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite database file (only for SQLite targets)."""
+        return self.engine_url.database or ""
+
+
+def resolve(url: str, overrides: dict[str, Any], *, backend: str) -> SQLTarget:
+    """Parse ``url`` and ``overrides`` into a :class:`SQLTarget`.
+
+    Raises :class:`ConfigurationError` for a scheme this package does not serve, a
+    database it cannot use (SQLite ``:memory:``) or a bad option.
+    """
+    parsed = StoreURL.parse(url)
+    driver = DRIVERS.get(parsed.scheme)
+    if driver is None:
+        raise ConfigurationError(
+            f"{backend} store {parsed.redacted!r}: scheme {parsed.scheme!r} is not served "
+            f"by eventstore-sqlalchemy (use one of {', '.join(sorted(DRIVERS))})"
+        )
+    options = parse_options(SQLOptions, parsed, overrides, backend=backend)
+    try:
+        engine_url = make_url(parsed.without_query).set(drivername=driver)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise ConfigurationError(f"{backend} store {parsed.redacted!r}: {exc}") from None
+    dialect: Literal["sqlite", "postgresql"] = (
+        "sqlite" if driver.startswith("sqlite") else "postgresql"
+    )
+    if dialect == "sqlite":
+        database = engine_url.database or ""
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            # Each connection to ':memory:' is a different database, and the store uses
+            # several connections; a shared StaticPool would serialize everything.
+            raise ConfigurationError(
+                f"{backend} store {parsed.redacted!r}: an in-memory SQLite database is not "
+                "supported; give a file path (sqlite:///events.db) or use memory://"
+            )
+    return SQLTarget(parsed, engine_url, dialect, options)
