@@ -19,6 +19,9 @@ __all__ = [
     "APPEND_SCRIPT",
     "APPEND_TRIMMED",
     "DELETE_SCRIPT",
+    "IMPORT_CONFLICT",
+    "IMPORT_OK",
+    "IMPORT_SCRIPT",
     "Script",
 ]
 
@@ -123,6 +126,57 @@ if ARGV[4] ~= '' then
   end
 end
 return {0, last, sec, tonumber(t[2]), before or ''}
+"""
+
+IMPORT_OK: Final = 0
+#: The same code as the append script's conflict, so both map to one error.
+IMPORT_CONFLICT: Final = APPEND_CONFLICT
+
+# Stores envelopes copied from another store verbatim (``import_envelopes``): the
+# client built each envelope's JSON with its own event id, seq, session and time, so
+# unlike the append script this one assigns nothing but the stream ids, which are the
+# seqs following the expected last seq.
+# KEYS: log, ids, meta [, runs index]. ARGV: expected last seq, run id, retention cap
+# ('0' = none), session index prefix ('' = the client maintains the indexes), the
+# run's session after the import ('' = none), first envelope's emitted_at, last
+# envelope's emitted_at, then per envelope: event id, envelope JSON.
+# Replies: {0, previous session or ''} on commit, {3, actual last seq} when the run's
+# last seq is not the expected one (nothing written).
+IMPORT_SCRIPT: Final = r"""
+local n = (#ARGV - 7) / 2
+local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
+local last = tonumber(meta[1] or '0')
+local expected = tonumber(ARGV[1])
+if last ~= expected then return {3, last} end
+local before = meta[2]
+for i = 1, n do
+  local seq = string.format('%d', expected + i)
+  local event_id = ARGV[6 + 2 * i]
+  redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[7 + 2 * i])
+  redis.call('HSET', KEYS[2], event_id, seq)
+end
+local new_last = expected + n
+redis.call('HSET', KEYS[3], 'last', new_last, 'last_at', ARGV[7])
+if last == 0 then redis.call('HSET', KEYS[3], 'first_at', ARGV[6]) end
+local session = false
+if ARGV[5] ~= '' then session = ARGV[5] end
+if session then
+  redis.call('HSET', KEYS[3], 'session', session)
+elseif before then
+  redis.call('HDEL', KEYS[3], 'session')
+end
+local cap = tonumber(ARGV[3])
+if cap > 0 and new_last > cap then
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', new_last - cap + 1))
+end
+if ARGV[4] ~= '' then
+  if last == 0 then redis.call('ZADD', KEYS[4], 0, ARGV[2]) end
+  if session ~= before then
+    if before then redis.call('ZREM', ARGV[4] .. before, ARGV[2]) end
+    if session then redis.call('ZADD', ARGV[4] .. session, 0, ARGV[2]) end
+  end
+end
+return {0, before or ''}
 """
 
 # KEYS: log, ids, meta [, runs index]. ARGV: run id, session index prefix ('' = the

@@ -25,6 +25,7 @@ def eventstore_register_backends() -> list[BackendSpec]:
                     Capability.DELETE,
                     Capability.LIST_RUNS,
                     Capability.BACKDOOR,
+                    Capability.IMPORT,
                 }
             ),
             description="Redis Streams: one Lua script call per append, gap-free seqs, "

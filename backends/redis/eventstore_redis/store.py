@@ -7,6 +7,10 @@ append script (:mod:`._scripts`) in one ``EVALSHA``; the script checks event ids
 client builds the returned envelopes from the script's reply without decoding.
 
 Read path: one ``XRANGE <log> <after>-1 + COUNT <limit>``; the ids are the seqs.
+
+Import path (``eventstore copy``): :meth:`RedisEventStore._import` builds each copied
+envelope's JSON on the client, keeping its ids, seq, session and time, and stores them
+all with the import script in one ``EVALSHA`` guarded by the expected last seq.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from eventstore import (
     RunStarted,
     SessionId,
     StoreURL,
+    envelope_json,
     new_envelope,
     parse_options,
     stamp_sessions,
@@ -53,6 +58,8 @@ from ._scripts import (
     APPEND_PARTIAL,
     APPEND_SCRIPT,
     DELETE_SCRIPT,
+    IMPORT_CONFLICT,
+    IMPORT_SCRIPT,
     Script,
 )
 
@@ -60,6 +67,7 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 _APPEND: Final = Script(APPEND_SCRIPT)
 _DELETE: Final = Script(DELETE_SCRIPT)
+_IMPORT: Final = Script(IMPORT_SCRIPT)
 
 
 class RedisEventStore(RedisStoreBase):
@@ -79,6 +87,7 @@ class RedisEventStore(RedisStoreBase):
             Capability.DELETE,
             Capability.LIST_RUNS,
             Capability.BACKDOOR,
+            Capability.IMPORT,
         }
     )
 
@@ -131,6 +140,7 @@ class RedisEventStore(RedisStoreBase):
         commands = self._clients.commands
         await _APPEND.load(commands)
         await _DELETE.load(commands)
+        await _IMPORT.load(commands)
         if isinstance(commands, Redis):
             # A cluster client pipelines per node with its own rules; there appends
             # go one call each.
@@ -226,6 +236,44 @@ class RedisEventStore(RedisStoreBase):
         for seq, envelope in zip(seqs, data, strict=True):
             out.extend(strict.decode(run_id, seq - 1, [(f"{seq}-0".encode(), {b"e": envelope})])[0])
         return out
+
+    async def _import(
+        self,
+        run_id: RunId,
+        envelopes: Sequence[EventEnvelope],
+        event_jsons: Sequence[str],
+        expected_seq: int,
+    ) -> None:
+        after = envelopes[-1].session_id
+        args: list[str | int] = [
+            expected_seq,
+            str(run_id),
+            self._cap,
+            self._index_prefix,
+            "" if after is None else str(after),
+            _meta_stamp(envelopes[0].emitted_at),
+            _meta_stamp(envelopes[-1].emitted_at),
+        ]
+        for envelope, event_json in zip(envelopes, event_jsons, strict=True):
+            args.append(str(envelope.event_id))
+            args.append(
+                envelope_json(
+                    event_id=envelope.event_id,
+                    seq=envelope.seq,
+                    run_id=run_id,
+                    session_id=envelope.session_id,
+                    event_json=event_json,
+                    emitted_at=envelope.emitted_at,
+                )
+            )
+        reply = await _IMPORT(self._clients.commands, self._run_keys(run_id), args)
+        if reply[0] == IMPORT_CONFLICT:
+            raise ConcurrencyError(
+                run_id=run_id, expected_seq=expected_seq, actual_seq=int(reply[1])
+            )
+        before = SessionId.parse(reply[1].decode()) if reply[1] else None
+        if self._clients.cluster and (expected_seq == 0 or after != before):
+            await self._index_in_cluster(run_id, expected_seq == 0, before, after)
 
     async def _index_in_cluster(
         self, run_id: RunId, created: bool, before: SessionId | None, after: SessionId | None
@@ -335,6 +383,12 @@ class RedisEventStore(RedisStoreBase):
             if session:
                 await commands.zrem(f"{self.keys.session_prefix}{session.decode()}", str(run_id))
         return count
+
+
+def _meta_stamp(moment: datetime) -> str:
+    # The form the append script writes into the meta hash (RFC 3339, UTC, "Z"), which
+    # list_runs parses back; isoformat keeps years below 1000 zero-padded.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _run_info(

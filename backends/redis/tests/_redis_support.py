@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,8 @@ from typing import Any, NoReturn, TypeVar, cast
 
 import pytest
 import redis
+
+from eventstore import EventId, RunId, SessionId
 
 REQUIRE_ENV = "EVENTSTORE_REQUIRE_SERVICES"
 URL_ENV = "EVENTSTORE_TEST_REDIS_URL"
@@ -247,3 +250,39 @@ def cluster(binary: str, cli: str, directory: Path, masters: int = 3) -> Iterato
     finally:
         for node in nodes:
             node.stop()
+
+
+def legacy_entry(run_id: RunId, seq: int, session: SessionId | None) -> bytes:
+    """An envelope as behest's Redis store writes it (serde, chrono nanosecond times)."""
+    return json.dumps(
+        {
+            "event_id": str(EventId.new()),
+            "seq": seq,
+            "run_id": str(run_id),
+            "session_id": None if session is None else str(session),
+            "event": {
+                "TextDelta": {
+                    "run_id": str(run_id),
+                    "delta": f"event {seq}",
+                    "timestamp": "2026-01-01T00:00:00.123456789Z",
+                }
+            },
+            "emitted_at": f"2026-01-01T00:00:{seq % 60:02d}.000000001Z",
+        }
+    ).encode()
+
+
+def write_legacy_run(
+    raw: redis.Redis, key_prefix: str, order: list[int], session: SessionId | None = None
+) -> RunId:
+    """A run in behest's layout under ``<key_prefix>:<run_id>``, entries in ``order``.
+
+    Stream order is append order, not seq order (behest's appenders raced between
+    ``INCR`` and ``XADD *``), so ``order`` lists the seqs as they landed.
+    """
+    run_id = RunId.new()
+    session = session or SessionId.new()
+    for seq in order:
+        raw.xadd(f"{key_prefix}:{run_id}", {"data": legacy_entry(run_id, seq, session)})
+    raw.set(f"{key_prefix}:{run_id}:seq", max(order))
+    return run_id

@@ -18,7 +18,7 @@ COMMANDS = (
     "+ping +client|setname "
     "+script|load +evalsha "
     "+xrange +xread +hget +hmget +zrangebylex "
-    "+time +xadd +xtrim +xlen +hset +del +zadd +zrem"
+    "+time +xadd +xtrim +xlen +hset +hdel +del +zadd +zrem"
 )
 PASSWORD = "acl-Pa55-word"
 
@@ -63,8 +63,12 @@ def test_store_works_with_exactly_the_documented_rights(acl_server: RedisServer)
             await store.append(RunCompleted(run_id=run_id, finish_reason="stop", iterations=1))
             live = await asyncio.wait_for(waiter, 5)
             assert [r.run_id for r in await store.list_runs(session_id=session)] == [run_id]
-            seqs = [e.seq for e in await store.list_after(run_id)] + [live.seq]
+            envelopes = await store.list_after(run_id)
+            seqs = [e.seq for e in envelopes] + [live.seq]
             assert await store.delete_run(run_id) == 5
+            # The import script (eventstore copy) runs with the same rights.
+            assert await store.import_envelopes(envelopes) == 5
+            assert await store.list_after(run_id) == envelopes
             return seqs
 
     assert run(body()) == [1, 2, 3, 4, 5, 5]

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import redis
-from _redis_support import run
+from _redis_support import run, write_legacy_run
 
 import eventstore
-from eventstore import EventId, RunId, SessionId, TextDelta, UnsupportedOperationError
-
-
-def _legacy_entry(run_id: RunId, seq: int, session: SessionId | None) -> bytes:
-    # What serde writes for behest's RuntimeEventEnvelope: chrono's nanosecond times.
-    return json.dumps(
-        {
-            "event_id": str(EventId.new()),
-            "seq": seq,
-            "run_id": str(run_id),
-            "session_id": None if session is None else str(session),
-            "event": {
-                "TextDelta": {
-                    "run_id": str(run_id),
-                    "delta": f"event {seq}",
-                    "timestamp": "2026-01-01T00:00:00.123456789Z",
-                }
-            },
-            "emitted_at": f"2026-01-01T00:00:{seq % 60:02d}.000000001Z",
-        }
-    ).encode()
+from eventstore import RunId, TextDelta, UnsupportedOperationError
 
 
 @pytest.fixture
@@ -38,19 +16,11 @@ def legacy_url(redis_server_url: str, prefix: str) -> str:
     return f"{redis_server_url}?layout=legacy&legacy_prefix={prefix}run"
 
 
-def _write_legacy_run(raw: redis.Redis, prefix: str, order: list[int]) -> RunId:
-    run_id, session = RunId.new(), SessionId.new()
-    for seq in order:  # stream order is append order, not seq order (the race)
-        raw.xadd(f"{prefix}run:{run_id}", {"data": _legacy_entry(run_id, seq, session)})
-    raw.set(f"{prefix}run:{run_id}:seq", max(order))
-    return run_id
-
-
 def test_legacy_pages_by_seq_whatever_the_stream_order(
     raw: redis.Redis, prefix: str, legacy_url: str
 ) -> None:
     # 2 landed before 1, and 5 was lost to a crash between INCR and XADD.
-    run_id = _write_legacy_run(raw, prefix, [2, 1, 3, 4, 7, 6, 8])
+    run_id = write_legacy_run(raw, f"{prefix}run", [2, 1, 3, 4, 7, 6, 8])
 
     async def body() -> tuple[list[list[int]], int]:
         async with eventstore.open_store(legacy_url) as store:
@@ -68,8 +38,8 @@ def test_legacy_pages_by_seq_whatever_the_stream_order(
 def test_legacy_runs_are_listed_and_read_only(
     raw: redis.Redis, prefix: str, legacy_url: str
 ) -> None:
-    first = _write_legacy_run(raw, prefix, [1, 2])
-    second = _write_legacy_run(raw, prefix, [1])
+    first = write_legacy_run(raw, f"{prefix}run", [1, 2])
+    second = write_legacy_run(raw, f"{prefix}run", [1])
 
     async def body() -> list[RunId]:
         async with eventstore.open_store(legacy_url) as store:
