@@ -54,7 +54,7 @@ def _fingerprint() -> str:
 
 def ensure_venv(force: bool = False) -> None:
     """Create ./.venv and install the workspace unless it is already current."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs before we know the Python
         sys.exit(f"eventstore needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     python = BIN / "python"
     if not python.exists():

@@ -63,13 +63,17 @@ def _table(report: dict[str, Any]) -> str:
         figure = f"{store['events_per_second']:,.0f}"
         if result.get("latency"):
             lat = result["latency"]
-            figure += f" (p50 {lat['p50_seconds'] * 1000:.2f} ms, p99 {lat['p99_seconds'] * 1000:.2f} ms)"
+            figure += (
+                f" (p50 {lat['p50_seconds'] * 1000:.2f} ms, p99 {lat['p99_seconds'] * 1000:.2f} ms)"
+            )
         cells = []
         for baseline in result["baselines"]:
             if baseline.get("measurement") and baseline.get("ratio") is not None:
                 eps = baseline["measurement"]["events_per_second"]
                 cells.append(f"{baseline['name']}: {eps:,.0f}, {baseline['ratio']:.2f}x")
-        rows.append(f"| {result['scenario']} {result['title']} | {figure} | {'; '.join(cells) or '-'} |")
+        rows.append(
+            f"| {result['scenario']} {result['title']} | {figure} | {'; '.join(cells) or '-'} |"
+        )
     return "\n".join(rows)
 
 
@@ -96,5 +100,5 @@ def render() -> str:
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:
-    """mkdocs hook: expand the marker on pages that contain it."""
+    """Expand the marker on pages that contain it (mkdocs hook)."""
     return markdown.replace(MARKER, render()) if MARKER in markdown else markdown
