@@ -58,6 +58,7 @@ from pydantic import (
     JsonValue,
     StrictStr,
     TypeAdapter,
+    field_validator,
 )
 
 from ._ids import RunId, SessionId
@@ -87,7 +88,9 @@ _OptionalCount = Annotated[
     int | None, Field(strict=True, ge=0, exclude_if=lambda v: v is None)
 ]
 
-_MODEL_CONFIG: Final = ConfigDict(frozen=True, extra="allow", str_strip_whitespace=False)
+# No inf/NaN: JSON cannot carry them (they would be written as null and read back
+# changed), so they are refused when the event is built.
+_MODEL_CONFIG: Final = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
 
 
 class _Value(BaseModel):
@@ -298,12 +301,20 @@ class UnknownEvent(BaseModel):
     encodes back to exactly ``{name: payload}``.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     is_terminal: ClassVar[bool] = False
 
     name: StrictStr
     payload: JsonValue
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_known_variant(cls, name: str) -> str:
+        # A known name would be stored as text and read back as the known class.
+        if name in _KNOWN_NAMES:
+            raise ValueError(f"{name!r} is a known event variant; build {name}(...) instead")
+        return name
 
     @property
     def event_type(self) -> str:
@@ -351,6 +362,9 @@ EVENT_TYPES: Final[tuple[type[_Event], ...]] = (
     DoomLoopDetected,
     CompactionCircuitOpened,
 )
+
+
+_KNOWN_NAMES: Final = frozenset(cls.__name__ for cls in EVENT_TYPES)
 
 
 def _unknown(name: str, payload: Any) -> UnknownEvent:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
 
+from pydantic_core import PydanticSerializationError
+
 from ._capabilities import Capability
 from ._envelope import EventEnvelope
 from ._errors import (
@@ -166,6 +168,7 @@ class EventStore(abc.ABC):
         self.max_event_bytes = max_event_bytes
         self._is_open = False
         self._closed = False
+        self._open_lock = asyncio.Lock()
         self._boundaries = {
             name: _ErrorBoundary(self, name)
             for name in ("open", "close", "append", "read", "runs", "delete", "wait")
@@ -182,10 +185,13 @@ class EventStore(abc.ABC):
         """Connect and prepare storage. Idempotent while open; returns the store."""
         if self._closed:
             raise StoreClosedError(f"{self.backend_name} store was closed; create a new one")
-        if not self._is_open:
-            with self._boundaries["open"]:
-                await self._do_open()
-            self._is_open = True
+        async with self._open_lock:  # two concurrent open() calls connect once
+            if self._closed:
+                raise StoreClosedError(f"{self.backend_name} store was closed; create a new one")
+            if not self._is_open:
+                with self._boundaries["open"]:
+                    await self._do_open()
+                self._is_open = True
         return self
 
     async def close(self) -> None:
@@ -234,7 +240,12 @@ class EventStore(abc.ABC):
             raise InvalidArgumentError(
                 f"expected an AgentEvent instance, got {type(event).__name__}"
             )
-        data = encode_event_bytes(event)
+        try:
+            data = encode_event_bytes(event)
+        except PydanticSerializationError as exc:
+            raise InvalidArgumentError(
+                f"{event.event_type} event cannot be serialized to JSON: {exc}"
+            ) from exc
         if len(data) > self.max_event_bytes:
             raise EventTooLargeError(
                 size=len(data), limit=self.max_event_bytes, event_type=event.event_type
@@ -302,10 +313,10 @@ class EventStore(abc.ABC):
                 raise InvalidArgumentError(
                     f"event_ids has {len(event_ids)} ids for {len(events)} events"
                 )
-            if len(set(event_ids)) != len(event_ids):
-                raise InvalidArgumentError("event_ids contains the same id twice")
         ids: Sequence[EventId | None] = event_ids or [None] * len(events)
         pending = [self._pending(e, i) for e, i in zip(events, ids, strict=True)]
+        if event_ids is not None and len({p.event_id for p in pending}) != len(pending):
+            raise InvalidArgumentError("event_ids contains the same id twice")
         run_id = self._event_run_id(events[0])
         for other in events[1:]:
             if self._event_run_id(other) != run_id:
@@ -366,6 +377,11 @@ class EventStore(abc.ABC):
         # or repeat one.
         last = after_seq
         idle = 0
+        if until_terminal and after_seq > 0:
+            # Resuming right after the terminal event: there is nothing more to wait for.
+            previous = await self.list_after(run_id, after_seq - 1, 1)
+            if previous and previous[0].seq == after_seq and previous[0].event.is_terminal:
+                return
         while True:
             page = await self.list_after(run_id, last, self.subscribe_page_size)
             if page:
@@ -398,14 +414,18 @@ class EventStore(abc.ABC):
         _check_limit(limit)
         if after is not None:
             after = _check_run_id(after, "after")
-        if session_id is not None and not isinstance(session_id, uuid.UUID):
-            raise InvalidArgumentError(
-                f"session_id must be a SessionId, got {type(session_id).__name__}"
-            )
+        session: SessionId | None = None
+        if session_id is not None:
+            if not isinstance(session_id, (uuid.UUID, str)):
+                raise InvalidArgumentError(
+                    f"session_id must be a SessionId, got {type(session_id).__name__}"
+                )
+            try:
+                session = SessionId.parse(session_id)
+            except ValueError as exc:
+                raise InvalidArgumentError(f"session_id: {exc}") from None
         with self._boundaries["runs"]:
-            return await self._list_runs(
-                None if session_id is None else SessionId.parse(session_id), limit, after
-            )
+            return await self._list_runs(session, limit, after)
 
     async def delete_run(self, run_id: RunId) -> int:
         """Remove a run's whole log; return how many events were removed.

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._errors import ConfigurationError
 
-_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>[^@/\s]*)@")
+# Greedy up to the LAST "@" before the path, as urlsplit reads it: a password may
+# itself contain "@", and everything before that last one is userinfo.
+_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/\s]*)@")
 _MASK: Final = "***"
 
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ._capabilities import Capability
-from ._errors import ConfigurationError
+from ._errors import ConcurrencyError, ConfigurationError
 from ._ids import RunId
 from ._store import EventStore
 
@@ -74,8 +74,10 @@ async def copy_runs(
 ) -> CopyProgress:
     """Copy ``run_ids`` (default: every run of ``source``) into ``destination``.
 
-    Safe to re-run: envelopes already in the destination are skipped, and a
-    destination run that diverged from the source raises ``ConcurrencyError``.
+    Safe to re-run: envelopes already in the destination are skipped. A destination
+    run that is longer than the source's, or whose last envelope differs from the
+    source's at that seq, raises ``ConcurrencyError`` (use ``verify_runs`` for a
+    full comparison).
     """
     if Capability.IMPORT not in destination.capabilities:
         raise ConfigurationError(
@@ -88,8 +90,15 @@ async def copy_runs(
     )
     async for run_id in _aiter(ids):
         progress.current_run = run_id
-        after = await destination.last_seq(run_id)
-        progress.events_skipped += after
+        stored = await destination.last_seq(run_id)
+        source_last = await source.last_seq(run_id)
+        if stored > source_last:
+            raise ConcurrencyError(run_id=run_id, expected_seq=source_last, actual_seq=stored)
+        progress.events_skipped += stored
+        # Re-read the destination's last envelope too: import_envelopes compares it
+        # with the source's, so a destination run that diverged is refused instead
+        # of being continued with the source's events.
+        after = max(stored - 1, 0)
         while True:
             page = await source.list_after(run_id, after, page_size)
             if not page:

@@ -96,14 +96,26 @@ def test_copy_verify_and_rerun_without_duplicates(tmp_path: Path) -> None:
     assert "copied 12 events of 2 runs" in out and "(5 already there)" in out
     assert "verify: 2 of 2 runs identical" in out
 
-    async def diverge() -> None:
-        async with es.open_store(dst) as store:
-            await store.append(es.TextDelta(run_id=first, delta="only in the destination"))
+    async def diverge_at_the_start() -> None:
+        # Same length and same last envelope, different first one: only --verify sees it.
+        async with es.open_store(src) as source, es.open_store(dst) as destination:
+            await destination.delete_run(first)
+            await destination.append(es.TextDelta(run_id=first, delta="only in the destination"))
+            await destination.import_envelopes((await source.list_after(first, None, 100))[1:])
 
-    asyncio.run(diverge())
+    asyncio.run(diverge_at_the_start())
     code, out, _ = invoke("copy", src, dst, "--verify")
     assert code == 1
-    assert f"run {first} differs" in out
+    assert f"run {first} differs" in out and "first difference at seq 1" in out
+
+    async def append_only_in_destination() -> None:
+        async with es.open_store(dst) as store:
+            await store.append(es.TextDelta(run_id=second, delta="only in the destination"))
+
+    asyncio.run(append_only_in_destination())
+    code, _, err = invoke("copy", src, dst)
+    assert code == 2
+    assert f"run {second}" in err
 
 
 def test_copy_into_a_store_without_import_is_a_clear_error(tmp_path: Path) -> None:

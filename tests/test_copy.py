@@ -84,3 +84,28 @@ def test_destination_without_import_is_refused() -> None:
                 await copy_runs(src, dst)
 
     asyncio.run(body())
+
+
+def test_copy_refuses_a_destination_run_that_diverged() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=5)
+            for i in range(3):
+                await dst.append(es.TextDelta(run_id=run_id, delta=f"unrelated {i}"))
+            with pytest.raises(es.ConcurrencyError):
+                await copy_runs(src, dst)
+            assert await dst.last_seq(run_id) == 3
+
+    asyncio.run(body())
+
+
+def test_copy_refuses_a_destination_run_longer_than_the_source() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=3)
+            await copy_runs(src, dst)
+            await dst.append(es.TextDelta(run_id=run_id, delta="only here"))
+            with pytest.raises(es.ConcurrencyError):
+                await copy_runs(src, dst)
+
+    asyncio.run(body())

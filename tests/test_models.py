@@ -124,3 +124,18 @@ def test_finish_reason_accepts_plain_strings_and_unknown_objects() -> None:
     assert event.finish_reason is es.FinishReason.TOOL_CALLS
     odd = es.RunCompleted(run_id=RUN, finish_reason={"unknown": "odd"}, iterations=2)  # type: ignore[arg-type]
     assert odd.finish_reason == es.UnknownFinishReason(unknown="odd")
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan")])
+def test_non_finite_floats_are_rejected_since_json_cannot_carry_them(value: float) -> None:
+    with pytest.raises(ValidationError):
+        es.Success(output={"x": [value]})
+    with pytest.raises(ValidationError):
+        es.ToolCall(id="c", name="n", arguments=value)
+    with pytest.raises(ValidationError):
+        es.UnknownEvent(name="Novel", payload={"run_id": str(RUN), "x": value})
+
+
+def test_unknown_event_cannot_impersonate_a_known_variant() -> None:
+    with pytest.raises(ValidationError, match="known event variant"):
+        es.UnknownEvent(name="RunStarted", payload={"run_id": str(RUN)})

@@ -178,3 +178,10 @@ def test_redaction() -> None:
     assert "topsecret" not in repr(url) and "topsecret" not in str(url)
     assert url.password == "topsecret" and url.port == 5432 and url.query == {"x": "1"}
     assert "topsecret" not in es.redact_text("failed to connect to postgresql://u:topsecret@h/db: refused")
+
+
+def test_redaction_of_passwords_containing_at_signs() -> None:
+    assert es.redact_url("redis://u:p@ss@host:6379/0") == "redis://u:***@host:6379/0"
+    assert "ss@host" not in es.redact_text("error at redis://u:p@ss@host:6379/0: refused")
+    url = es.StoreURL.parse("redis://u:p@ss@host:6379/0")
+    assert url.host == "host" and "p@ss" not in str(url)

@@ -279,3 +279,65 @@ def test_returned_envelopes_support_model_copy() -> None:
             assert envelope.seq == 1
 
     run(body())
+
+
+def test_batch_with_the_same_id_twice_in_different_forms_is_refused() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            same = es.EventId.new()
+            with pytest.raises(es.InvalidArgumentError, match="twice"):
+                await store.append_batch([delta(), delta()], event_ids=[str(same), same])  # type: ignore[list-item]
+            with pytest.raises(es.InvalidArgumentError, match="event_id"):
+                await store.append_batch([delta()], event_ids=[{}])  # type: ignore[list-item]
+            assert await store.last_seq(RUN) == 0
+
+    run(body())
+
+
+def test_unserializable_extra_field_is_an_invalid_argument() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError, match="cannot be serialized"):
+                await store.append(es.TextDelta(run_id=RUN, delta="x", foo=object()))  # type: ignore[call-arg]
+
+    run(body())
+
+
+def test_subscribe_until_terminal_resumed_after_the_terminal_event_ends() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append(delta())
+            end = await store.append(es.RunCancelled(run_id=RUN))
+            seen = [e async for e in store.subscribe(RUN, end.seq, until_terminal=True)]
+            assert seen == []
+
+    asyncio.run(asyncio.wait_for(body(), 5))
+
+
+def test_concurrent_opens_connect_once() -> None:
+    class Counting(MemoryEventStore):
+        opened = 0
+
+        async def _do_open(self) -> None:
+            type(self).opened += 1
+            await asyncio.sleep(0.01)
+
+    async def body() -> None:
+        store = Counting()
+        await asyncio.gather(store.open(), store.open(), store.open())
+        assert Counting.opened == 1
+        await store.close()
+
+    run(body())
+
+
+def test_list_runs_accepts_session_ids_as_strings() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            session = es.SessionId.new()
+            await store.append(es.RunStarted(run_id=RUN, session_id=session, provider="p", model="m"))
+            assert [i.run_id for i in await store.list_runs(session_id=str(session))] == [RUN]  # type: ignore[arg-type]
+            with pytest.raises(es.InvalidArgumentError, match="session_id"):
+                await store.list_runs(session_id="nope")  # type: ignore[arg-type]
+
+    run(body())
