@@ -196,7 +196,10 @@ class PostgresEventStore(SQLEventStore):
         else:
             self._waiting.append(job)
             self._start_committer()
-        # Once queued, the append is committed even if this caller stops waiting.
+        # A queued append (the else branch) is committed by the committer task even
+        # if this caller stops waiting; an append on the fast path above is
+        # cancelled with its caller, like any awaited transaction. Either way the
+        # event id makes a retry safe.
         envelopes = await job.future
         self._notifier.notify(run_id)
         return envelopes

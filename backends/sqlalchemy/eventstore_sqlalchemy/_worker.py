@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from eventstore import EventStoreError
+from eventstore import EventStoreError, StoreClosedError
 
 _T = TypeVar("_T")
 _STOP: Final = None
@@ -100,6 +100,7 @@ class SQLiteWorker:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._ready: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         """Start the thread and wait until its connection is open."""
@@ -110,12 +111,17 @@ class SQLiteWorker:
 
     async def stop(self) -> None:
         """Finish queued jobs, close the connection and end the thread."""
+        # Set before the stop marker is queued: a job queued after the marker would
+        # never run, so run() refuses new jobs from here on.
+        self._stopping = True
         if self._thread.is_alive():
             self._queue.put(_STOP)
             await asyncio.to_thread(self._thread.join)
 
     def run(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
         """Queue ``fn(cursor, *args)``; the future resolves after it (and its commit)."""
+        if self._stopping or not self._thread.is_alive():
+            raise StoreClosedError("sqlite store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._queue.put(_Task(fn, args, future, loop))
