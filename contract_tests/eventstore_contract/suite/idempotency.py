@@ -60,6 +60,18 @@ class IdempotencyTests:
         assert await read_all(store, run_id) == first
 
     @contract_test
+    async def test_idempotency_batch_repeating_an_event_id_is_refused(
+        self, store: EventStore
+    ) -> None:
+        # Two events under one id would make every later retry with it ambiguous.
+        run_id, event_id = RunId.new(), EventId.new()
+        with pytest.raises(ValueError, match="twice"):
+            await store.append_batch(
+                [delta(run_id, 0), delta(run_id, 1)], event_ids=[event_id, event_id]
+            )
+        assert await store.last_seq(run_id) == 0
+
+    @contract_test
     async def test_idempotency_partial_batch_retry_conflicts(self, store: EventStore) -> None:
         run_id = RunId.new()
         ids = [EventId.new() for _ in range(3)]

@@ -22,6 +22,10 @@ from .._harness import contract_test, requires
 from .._support import delta, read_all, take
 
 
+async def _drain(stream: AsyncIterator[EventEnvelope]) -> list[EventEnvelope]:
+    return [envelope async for envelope in stream]
+
+
 async def _closing(stream: AsyncIterator[EventEnvelope]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
@@ -65,9 +69,24 @@ class SubscribeTests:
         assert received == [*appended, end]
 
     @contract_test
+    async def test_subscribe_until_terminal_resumed_after_the_terminal_event_ends(
+        self, store: EventStore
+    ) -> None:
+        # A consumer that saw the terminal event and reconnects with its seq must not
+        # wait forever for events that will never come.
+        run_id = RunId.new()
+        await store.append(delta(run_id, 0))
+        end = await store.append(
+            RunCompleted(run_id=run_id, finish_reason=Reason.STOP, iterations=1)
+        )
+        stream = store.subscribe(run_id, end.seq, until_terminal=True)
+        assert await asyncio.wait_for(_drain(stream), 10) == []
+
+    @contract_test
     async def test_subscribe_rejects_invalid_after_seq(self, store: EventStore) -> None:
+        # Raising when called or on first iteration both honour the contract.
         with pytest.raises(ValueError, match="after_seq"):
-            store.subscribe(RunId.new(), -1)
+            await _drain(store.subscribe(RunId.new(), -1))
 
     @requires(Capability.LIVE_SUBSCRIBE)
     @contract_test
@@ -76,7 +95,9 @@ class SubscribeTests:
         stream = store.subscribe(run_id)
         try:
             waiting = asyncio.ensure_future(take(stream, 5))
-            await asyncio.sleep(0)
+            # Long enough for the subscriber to finish its (empty) catch-up and wait
+            # for a wake-up, so the appends below exercise live delivery itself.
+            await asyncio.sleep(0.2)
             appended = [await store.append(delta(run_id, i)) for i in range(5)]
             assert await waiting == appended
         finally:
