@@ -55,7 +55,7 @@ class ExternallyTagged:
 
     def _build_unknown(self, value: dict[str, Any]) -> Any:
         assert self._unknown is not None
-        ((tag, payload),) = value.items()
+        tag, payload = _single_item(value)
         return self._unknown(tag, payload)
 
     def _serialize(self, value: Any, handler: core_schema.SerializerFunctionWrapHandler) -> Any:
@@ -67,28 +67,75 @@ class ExternallyTagged:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        choices: dict[str, core_schema.CoreSchema] = {}
-        for tag, cls in self._by_tag.items():
-            choices[tag] = core_schema.no_info_after_validator_function(
+        variants = {tag: handler.generate_schema(cls) for tag, cls in self._by_tag.items()}
+        names = ", ".join(self._by_tag)
+        return core_schema.json_or_python_schema(
+            json_schema=self._json_schema(variants),
+            python_schema=self._python_schema(variants, names),
+            serialization=core_schema.wrap_serializer_function_ser_schema(
+                self._serialize, schema=core_schema.any_schema()
+            ),
+        )
+
+    def _python_schema(
+        self, variants: dict[str, core_schema.CoreSchema], names: str
+    ) -> core_schema.CoreSchema:
+        # Python input: instances pass through, dicts are dispatched on their key.
+        choices: dict[str, core_schema.CoreSchema] = {
+            tag: core_schema.no_info_after_validator_function(
                 _item_getter(tag),
                 core_schema.typed_dict_schema(
-                    {tag: core_schema.typed_dict_field(handler.generate_schema(cls))},
-                    extra_behavior="forbid",
+                    {tag: core_schema.typed_dict_field(schema)}, extra_behavior="forbid"
                 ),
             )
+            for tag, schema in variants.items()
+        }
         choices[_INSTANCE] = core_schema.is_instance_schema(self._instance_types)
         if self._unknown is not None:
             choices[_UNKNOWN] = core_schema.no_info_plain_validator_function(self._build_unknown)
-        names = ", ".join(self._by_tag)
         return core_schema.tagged_union_schema(
             choices,
             discriminator=self._discriminate,
             custom_error_type="externally_tagged",
             custom_error_message=f"expected an object with exactly one key, one of: {names}",
-            serialization=core_schema.wrap_serializer_function_ser_schema(
-                self._serialize, schema=core_schema.any_schema()
+        )
+
+    def _json_schema(self, variants: dict[str, core_schema.CoreSchema]) -> core_schema.CoreSchema:
+        # JSON input, the read path of every backend: one typed dict whose keys are
+        # all the tags, each optional, validated entirely in Rust. A Python
+        # discriminator would first convert the whole event to Python objects.
+        known = core_schema.no_info_after_validator_function(
+            _single_value,
+            core_schema.typed_dict_schema(
+                {
+                    tag: core_schema.typed_dict_field(schema, required=False)
+                    for tag, schema in variants.items()
+                },
+                extra_behavior="forbid",
             ),
         )
+        if self._unknown is None:
+            return known
+        # An unknown tag fails the typed dict (extra key) and lands here; a known tag
+        # with an invalid payload fails here too, as the unknown factory refuses
+        # known names, so a broken event is never mistaken for a future one.
+        unknown = core_schema.no_info_after_validator_function(
+            self._build_unknown, core_schema.dict_schema(core_schema.str_schema())
+        )
+        return core_schema.union_schema(
+            [(known, "known variant"), (unknown, "unknown variant")], mode="left_to_right"
+        )
+
+
+def _single_item(value: dict[str, Any]) -> tuple[str, Any]:
+    if len(value) != 1:
+        raise ValueError(f"expected an object with exactly one key, got {len(value)} keys")
+    ((tag, payload),) = value.items()
+    return tag, payload
+
+
+def _single_value(value: dict[str, Any]) -> Any:
+    return _single_item(value)[1]
 
 
 def _item_getter(tag: str) -> Callable[[dict[str, Any]], Any]:

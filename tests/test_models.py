@@ -88,8 +88,10 @@ def test_events_are_immutable() -> None:
 def test_decode_event_rejects_malformed_json_shapes() -> None:
     with pytest.raises(ValueError, match="exactly one key"):
         es.decode_event('{"TextDelta": {}, "RunCancelled": {}}')
-    with pytest.raises(ValueError, match="exactly one key"):
+    with pytest.raises(ValueError, match="should be an object"):
         es.decode_event("[]")
+    with pytest.raises(ValueError, match="exactly one key"):
+        es.decode_event("{}")
     with pytest.raises(ValueError, match="run_id"):
         es.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
 
