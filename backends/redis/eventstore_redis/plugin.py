@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from eventstore import BackendSpec, Capability, hookimpl
 
+#: What the native store promises (RedisEventStore takes it from here too).
+CAPABILITIES = frozenset(
+    {
+        Capability.DURABLE,
+        Capability.MULTI_PROCESS,
+        Capability.LIVE_SUBSCRIBE,
+        Capability.DELETE,
+        Capability.LIST_RUNS,
+        Capability.BACKDOOR,
+        Capability.IMPORT,
+    }
+)
+
 
 @hookimpl
 def eventstore_register_backends() -> list[BackendSpec]:
@@ -17,17 +30,7 @@ def eventstore_register_backends() -> list[BackendSpec]:
             name="redis",
             schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
             factory="eventstore_redis.store:RedisEventStore.from_url",
-            capabilities=frozenset(
-                {
-                    Capability.DURABLE,
-                    Capability.MULTI_PROCESS,
-                    Capability.LIVE_SUBSCRIBE,
-                    Capability.DELETE,
-                    Capability.LIST_RUNS,
-                    Capability.BACKDOOR,
-                    Capability.IMPORT,
-                }
-            ),
+            capabilities=CAPABILITIES,
             description="Redis Streams: one Lua script call per append, gap-free seqs, "
             "live subscribe with XREAD BLOCK; standalone or cluster.",
             benchmark_baselines="eventstore_redis.bench:baselines",

@@ -62,6 +62,7 @@ from ._scripts import (
     IMPORT_SCRIPT,
     Script,
 )
+from .plugin import CAPABILITIES
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
@@ -79,17 +80,7 @@ class RedisEventStore(RedisStoreBase):
     append survives a crash of the server.
     """
 
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.DURABLE,
-            Capability.MULTI_PROCESS,
-            Capability.LIVE_SUBSCRIBE,
-            Capability.DELETE,
-            Capability.LIST_RUNS,
-            Capability.BACKDOOR,
-            Capability.IMPORT,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
 
     def __init__(self, url: StoreURL, options: RedisOptions) -> None:
         super().__init__(url, options)

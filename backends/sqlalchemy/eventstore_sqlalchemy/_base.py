@@ -35,20 +35,7 @@ from ._codec import from_micros
 from ._options import SQLTarget, resolve
 from ._schema import SCHEMA_VERSION, Tables, apply_migrations, current_version
 from ._worker import is_locked_error
-
-#: What both SQL stores promise.
-CAPABILITIES: frozenset[Capability] = frozenset(
-    {
-        Capability.DURABLE,
-        Capability.MULTI_PROCESS,
-        Capability.LIVE_SUBSCRIBE,
-        Capability.DELETE,
-        Capability.LIST_RUNS,
-        Capability.IMPORT,
-        Capability.BACKDOOR,
-    }
-)
-
+from .plugin import CAPABILITIES
 
 #: Execution option marking a SQLAlchemy connection whose transactions write.
 WRITE_OPTION = "eventstore_writes"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from eventstore import BackendSpec, Capability, hookimpl
 
-_CAPABILITIES = frozenset(
+#: What both SQL stores promise (the store classes take it from here too).
+CAPABILITIES = frozenset(
     {
         Capability.DURABLE,
         Capability.MULTI_PROCESS,
@@ -29,7 +30,7 @@ def eventstore_register_backends() -> list[BackendSpec]:
             name="sqlite",
             schemes=("sqlite", "sqlite+aiosqlite"),
             factory="eventstore_sqlalchemy._sqlite:SQLiteEventStore.from_url",
-            capabilities=_CAPABILITIES,
+            capabilities=CAPABILITIES,
             description="One SQLite file (WAL), shared by threads and processes; durable.",
             benchmark_baselines="eventstore_sqlalchemy.bench:sqlite_baselines",
             migrate="eventstore_sqlalchemy._migrate:migrate",
@@ -38,7 +39,7 @@ def eventstore_register_backends() -> list[BackendSpec]:
             name="postgresql",
             schemes=("postgresql", "postgresql+asyncpg"),
             factory="eventstore_sqlalchemy._postgres:PostgresEventStore.from_url",
-            capabilities=_CAPABILITIES,
+            capabilities=CAPABILITIES,
             description="PostgreSQL through asyncpg; for logs shared by several machines.",
             benchmark_baselines="eventstore_sqlalchemy.bench:postgres_baselines",
             migrate="eventstore_sqlalchemy._migrate:migrate",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from eventstore import BackendSpec, Capability, hookimpl
 
-#: What the store promises; ``tests/test_plugin.py`` checks it matches the class.
+#: What the store promises (JsonlEventStore takes it from here too).
 CAPABILITIES = frozenset(
     {
         Capability.DURABLE,

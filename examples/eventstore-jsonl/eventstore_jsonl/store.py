@@ -59,6 +59,7 @@ from eventstore import (
 from ._backdoor import JsonlBackdoor
 from ._files import fsync_directory, open_data, run_lock
 from ._index import BATCH_CONTINUES, RunIndex
+from .plugin import CAPABILITIES
 
 #: Longest pause between two looks at a run file while a subscriber waits for
 #: another process to append (appends in this process wake it at once).
@@ -82,17 +83,7 @@ class JsonlEventStore(EventStore):
     """An event store keeping each run in a JSON-lines file in one directory."""
 
     backend_name: ClassVar[str] = "jsonl"
-    capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {
-            Capability.DURABLE,
-            Capability.MULTI_PROCESS,
-            Capability.LIVE_SUBSCRIBE,
-            Capability.DELETE,
-            Capability.LIST_RUNS,
-            Capability.BACKDOOR,
-            Capability.IMPORT,
-        }
-    )
+    capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
 
     def __init__(
         self,
