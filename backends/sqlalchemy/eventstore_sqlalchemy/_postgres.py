@@ -67,11 +67,16 @@ class _Statements:
             "ORDER BY seq LIMIT $3"
         )
         self.last_seq = f"SELECT last_seq FROM {runs} WHERE run_id = $1"
-        self.delete = (
-            f"WITH r AS (DELETE FROM {runs} WHERE run_id = $1), "
-            f"e AS (DELETE FROM {events} WHERE run_id = $1 RETURNING 1) "
+        # Three statements, not one: the counter row is locked first (waiting for
+        # an append in flight), and only then are the events deleted, by a new
+        # statement whose snapshot includes that append's event. A single statement
+        # would read its snapshot before the wait and leave that event behind.
+        self.delete_lock = f"SELECT 1 FROM {runs} WHERE run_id = $1 FOR UPDATE"
+        self.delete_events = (
+            f"WITH e AS (DELETE FROM {events} WHERE run_id = $1 RETURNING 1) "
             "SELECT count(*) FROM e"
         )
+        self.delete_run = f"DELETE FROM {runs} WHERE run_id = $1"
         self.raw_seqs = f"SELECT seq FROM {events} WHERE run_id = $1 ORDER BY seq"
         self.corrupt = f"UPDATE {events} SET envelope = $3 WHERE run_id = $1 AND seq = $2"
 
@@ -129,7 +134,10 @@ class PostgresEventStore(SQLEventStore):
         if self._tasks:  # appends already accepted finish before the pool closes
             await asyncio.gather(*self._tasks, return_exceptions=True)
         self._notifier.notify_all()
-        listener, self._listener = self._listener, None
+        # Under the lock: a listener connect in flight (a subscriber reconnecting)
+        # finishes first, and its connection is closed here instead of leaking.
+        async with self._listener_lock:
+            listener, self._listener = self._listener, None
         if listener is not None and not listener.is_closed():
             with contextlib.suppress(Exception):
                 await listener.close(timeout=2)
@@ -296,8 +304,12 @@ class PostgresEventStore(SQLEventStore):
 
     async def _delete_run(self, run_id: RunId) -> int:
         async def delete(conn: asyncpg.Connection) -> int:
+            run = str(run_id)
             async with conn.transaction():
-                return int(await conn.fetchval(self._sql.delete, str(run_id)))
+                await conn.execute(self._sql.delete_lock, run)
+                removed = int(await conn.fetchval(self._sql.delete_events, run))
+                await conn.execute(self._sql.delete_run, run)
+                return removed
 
         removed = await self._with_retry(delete)
         self._notifier.notify(run_id)
@@ -320,7 +332,7 @@ class PostgresEventStore(SQLEventStore):
         if self._listener is not None and not self._listener.is_closed():
             return
         async with self._listener_lock:
-            if self._listener is not None and not self._listener.is_closed():
+            if self._closed or (self._listener is not None and not self._listener.is_closed()):
                 return
             conn: asyncpg.Connection = await asyncpg.connect(
                 **self._connect_kwargs, timeout=self._target.options.connect_timeout_s

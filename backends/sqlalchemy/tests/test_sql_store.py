@@ -348,3 +348,54 @@ def test_list_runs_pages_by_run_id_and_session(sqlite_url: str) -> None:
 
     runs, first, rest = asyncio.run(scenario())
     assert first + rest == runs
+
+
+# -- delete racing an append ------------------------------------------------------------
+
+
+def test_postgres_delete_waits_for_an_append_in_flight_and_removes_its_event(
+    postgres_url: str, postgres_prefix: str
+) -> None:
+    """An append holding the run's counter row commits, then the delete removes it too.
+
+    Reading the events in the same statement that waited for the lock would miss the
+    appended row, leaving an orphan event that later collides with new seqs.
+    """
+    run_id = RunId.new()
+
+    async def scenario() -> None:
+        async with eventstore.open_store(postgres_url) as store:
+            stored = await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(3)])
+            late = stored[-1].model_copy(update={"seq": 4, "event_id": eventstore.EventId.new()})
+            conn = await asyncpg.connect(**connect_kwargs(postgres_url.split("?")[0]))
+            try:
+                # Play an append in flight: lock the counter row, write seq 4, not committed yet.
+                transaction = conn.transaction()
+                await transaction.start()
+                await conn.execute(
+                    f"SELECT 1 FROM {postgres_prefix}runs WHERE run_id = $1 FOR UPDATE", str(run_id)
+                )
+                await conn.execute(
+                    f"INSERT INTO {postgres_prefix}events "
+                    "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
+                    "VALUES ($1, 4, $2, 'TextDelta', $3, NULL, 0)",
+                    str(run_id),
+                    str(late.event_id),
+                    late.model_dump_json(),
+                )
+                await conn.execute(
+                    f"UPDATE {postgres_prefix}runs SET last_seq = 4 WHERE run_id = $1", str(run_id)
+                )
+                deleting = asyncio.ensure_future(store.delete_run(run_id))
+                await asyncio.sleep(0.3)
+                assert not deleting.done()  # it waits for the append's lock
+                await transaction.commit()
+                assert await deleting == 4
+            finally:
+                await conn.close()
+            assert await store.list_after(run_id) == []
+            assert await store.last_seq(run_id) == 0
+            again = await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(5)])
+            assert [e.seq for e in again] == [1, 2, 3, 4, 5]
+
+    asyncio.run(scenario())
