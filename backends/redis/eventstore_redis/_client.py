@@ -19,6 +19,7 @@ __all__ = [
     "Clients",
     "Entry",
     "connect",
+    "cancel_requests",
     "deliver_swallowed_cancel",
     "is_unavailable",
     "xrange",
@@ -66,31 +67,40 @@ Client: TypeAlias = Redis | RedisCluster
 Entry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
 
 
-def deliver_swallowed_cancel() -> None:
-    """Raise ``CancelledError`` if this task was cancelled but never saw it.
+def cancel_requests() -> int:
+    """How many cancellations of the current task are pending (``Task.cancelling``)."""
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
+def deliver_swallowed_cancel(before: int) -> None:
+    """Raise ``CancelledError`` if this task was cancelled during a command but never saw it.
 
     redis-py sends each command inside ``asyncio.wait_for`` when a socket timeout is
     set, and before Python 3.12 ``wait_for`` drops a cancellation that arrives as the
     send completes: the task goes on with the cancel request pending (a cancelled
-    ``subscribe`` would then run forever). Calling this after each command delivers
-    such a lost cancellation.
+    ``subscribe`` would then run forever). Call it after each command with
+    :func:`cancel_requests` from before the command: only a cancellation that arrived
+    during the command is delivered, so cleanup code that runs after a cancellation
+    was caught (``except CancelledError: await store.append(...)``) is left alone.
     """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if cancel_requests() > before:
         raise asyncio.CancelledError
 
 
 async def xrange(client: Client, key: str, start: str, count: int) -> list[Entry]:
     """``XRANGE key start + COUNT count``, typed (redis-py's own hints are too wide)."""
+    before = cancel_requests()
     reply = await client.execute_command("XRANGE", key, start, "+", "COUNT", count)
-    deliver_swallowed_cancel()
+    deliver_swallowed_cancel(before)
     return cast("list[Entry]", reply)
 
 
 async def zrangebylex(client: Client, key: str, start: str, count: int) -> list[bytes]:
     """``ZRANGEBYLEX key start + LIMIT 0 count``, typed."""
+    before = cancel_requests()
     reply = await client.execute_command("ZRANGEBYLEX", key, start, "+", "LIMIT", 0, count)
-    deliver_swallowed_cancel()
+    deliver_swallowed_cancel(before)
     return cast("list[bytes]", reply)
 
 

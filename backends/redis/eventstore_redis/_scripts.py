@@ -31,7 +31,7 @@ from typing import Any, Final, Protocol
 
 from redis.exceptions import NoScriptError
 
-from ._client import deliver_swallowed_cancel
+from ._client import cancel_requests, deliver_swallowed_cancel
 
 APPEND_OK: Final = 0
 APPEND_ALL_STORED: Final = 1
@@ -217,10 +217,11 @@ class Script:
 
         The retry is safe: ``NOSCRIPT`` means the server ran nothing.
         """
+        before = cancel_requests()
         try:
             reply = await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
         except NoScriptError:
             await self.load(client)
             reply = await client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
-        deliver_swallowed_cancel()
+        deliver_swallowed_cancel(before)
         return reply

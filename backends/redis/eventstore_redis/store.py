@@ -48,7 +48,13 @@ from eventstore import (
 from ._backdoor import NativeBackdoor
 from ._base import RedisStoreBase
 from ._batcher import ScriptBatcher
-from ._client import deliver_swallowed_cancel, is_unavailable, xrange, zrangebylex
+from ._client import (
+    cancel_requests,
+    deliver_swallowed_cancel,
+    is_unavailable,
+    xrange,
+    zrangebylex,
+)
 from ._codec import EntryDecoder, seq_of
 from ._options import KeyLayout, RedisOptions
 from ._scripts import (
@@ -301,8 +307,9 @@ class RedisEventStore(RedisStoreBase):
                 return out
 
     async def _last_seq(self, run_id: RunId) -> int:
+        before = cancel_requests()
         value = await self._clients.commands.hget(self.keys.meta(run_id), "last")
-        deliver_swallowed_cancel()
+        deliver_swallowed_cancel(before)
         return 0 if value is None else int(value)
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
@@ -341,6 +348,7 @@ class RedisEventStore(RedisStoreBase):
             members = await zrangebylex(commands, index, start, wanted)
             if not members:
                 break
+            before = cancel_requests()
             async with commands.pipeline(transaction=False) as pipe:
                 for member in members:
                     pipe.hmget(
@@ -351,7 +359,7 @@ class RedisEventStore(RedisStoreBase):
                         "last_at",
                     )
                 metas: list[list[bytes | None]] = await pipe.execute()
-            deliver_swallowed_cancel()
+            deliver_swallowed_cancel(before)
             for member, (last, session, first_at, last_at) in zip(members, metas, strict=True):
                 info = _run_info(member, last, session, first_at, last_at)
                 # An index entry without events is a run deleted or a cluster index

@@ -404,6 +404,33 @@ def test_a_cancelled_subscriber_ends(make_store: MakeStore) -> None:
     assert run(body()) == (True, 0)
 
 
+def test_cleanup_after_a_caught_cancellation_still_works(make_store: MakeStore) -> None:
+    """A task that catches its cancellation may still write and read (e.g. RunCancelled)."""
+
+    async def body() -> list[int]:
+        run_id = RunId.new()
+        async with make_store() as store:
+            seqs: list[int] = []
+
+            async def worker() -> None:
+                try:
+                    await asyncio.sleep(10)
+                except asyncio.CancelledError:
+                    seqs.append((await store.append(delta(run_id))).seq)
+                    seqs.append(await store.last_seq(run_id))
+                    seqs.extend(e.seq for e in await store.list_after(run_id))
+                    raise
+
+            task = asyncio.create_task(worker())
+            await asyncio.sleep(0.05)
+            task.cancel()
+            await asyncio.wait({task}, timeout=10)
+            assert task.cancelled()
+            return seqs
+
+    assert run(body()) == [1, 1, 1]
+
+
 def test_a_cancelled_reader_loop_ends(make_store: MakeStore) -> None:
     async def body() -> bool:
         run_id = RunId.new()
