@@ -124,6 +124,11 @@ class MemoryEventStore(EventStore):
         last = len(run.envelopes)
         if last != expected_seq:
             raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
+        ids = {envelope.event_id for envelope in envelopes}
+        if len(ids) != len(envelopes) or not ids.isdisjoint(run.by_event_id):
+            raise IdempotencyConflictError(
+                f"run {run_id}: a copied event id is already stored at another seq"
+            )
         for envelope in envelopes:
             run.by_event_id[envelope.event_id] = envelope.seq - 1
         run.envelopes.extend(envelopes)

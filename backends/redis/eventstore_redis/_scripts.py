@@ -20,6 +20,7 @@ __all__ = [
     "APPEND_TRIMMED",
     "DELETE_SCRIPT",
     "IMPORT_CONFLICT",
+    "IMPORT_ID_TAKEN",
     "IMPORT_OK",
     "IMPORT_SCRIPT",
     "Script",
@@ -131,6 +132,7 @@ return {0, last, sec, tonumber(t[2]), before or ''}
 IMPORT_OK: Final = 0
 #: The same code as the append script's conflict, so both map to one error.
 IMPORT_CONFLICT: Final = APPEND_CONFLICT
+IMPORT_ID_TAKEN: Final = APPEND_PARTIAL
 
 # Stores envelopes copied from another store verbatim (``import_envelopes``): the
 # client built each envelope's JSON with its own event id, seq, session and time, so
@@ -148,6 +150,14 @@ local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
 local last = tonumber(meta[1] or '0')
 local expected = tonumber(ARGV[1])
 if last ~= expected then return {3, last} end
+-- An event id may be stored once per run: refuse (before any write) ids that are
+-- already stored, or repeated within the batch.
+local seen = {}
+for i = 1, n do
+  local event_id = ARGV[6 + 2 * i]
+  if seen[event_id] or redis.call('HGET', KEYS[2], event_id) then return {2} end
+  seen[event_id] = true
+end
 local before = meta[2]
 for i = 1, n do
   local seq = string.format('%d', expected + i)

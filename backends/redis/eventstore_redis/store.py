@@ -65,6 +65,7 @@ from ._scripts import (
     APPEND_SCRIPT,
     DELETE_SCRIPT,
     IMPORT_CONFLICT,
+    IMPORT_ID_TAKEN,
     IMPORT_SCRIPT,
     Script,
 )
@@ -135,9 +136,15 @@ class RedisEventStore(RedisStoreBase):
         await super()._do_open()
         self._closing = asyncio.get_running_loop().create_future()
         commands = self._clients.commands
-        await _APPEND.load(commands)
-        await _DELETE.load(commands)
-        await _IMPORT.load(commands)
+        try:
+            await _APPEND.load(commands)
+            await _DELETE.load(commands)
+            await _IMPORT.load(commands)
+        except BaseException:
+            # The clients are connected: a failed open (e.g. an ACL user without
+            # SCRIPT rights) must not leave them behind, as close() will not run.
+            await self._do_close()
+            raise
         if isinstance(commands, Redis):
             # A cluster client pipelines per node with its own rules; there appends
             # go one call each.
@@ -187,7 +194,12 @@ class RedisEventStore(RedisStoreBase):
         if status == APPEND_OK:
             return await self._committed(run_id, events, reply)
         if status == APPEND_ALL_STORED:
-            return self._stored(run_id, reply[1::2], reply[2::2])
+            stored = self._stored(run_id, reply[1::2], reply[2::2])
+            if self._clients.cluster:
+                # The retried append may follow one whose index update (other slots,
+                # after the script) never ran; the index writes are idempotent.
+                await self._repair_index(run_id, stored[-1].session_id)
+            return stored
         if status == APPEND_PARTIAL:
             raise IdempotencyConflictError(
                 f"{self.describe()}: run {run_id}: some event ids of the batch are stored "
@@ -268,15 +280,28 @@ class RedisEventStore(RedisStoreBase):
             raise ConcurrencyError(
                 run_id=run_id, expected_seq=expected_seq, actual_seq=int(reply[1])
             )
+        if reply[0] == IMPORT_ID_TAKEN:
+            raise IdempotencyConflictError(
+                f"run {run_id}: a copied event id is already stored at another seq"
+            )
         before = SessionId.parse(reply[1].decode()) if reply[1] else None
         if self._clients.cluster and (expected_seq == 0 or after != before):
             await self._index_in_cluster(run_id, expected_seq == 0, before, after)
 
+    async def _repair_index(self, run_id: RunId, session_id: SessionId | None) -> None:
+        commands = self._clients.commands
+        member = str(run_id)
+        await commands.zadd(self.keys.runs, {member: 0})
+        if session_id is not None:
+            # A stale session entry is harmless: list_runs checks each run's session.
+            await commands.zadd(self.keys.session(session_id), {member: 0})
+
     async def _index_in_cluster(
         self, run_id: RunId, created: bool, before: SessionId | None, after: SessionId | None
     ) -> None:
-        # Not atomic with the append (other slot): a crash in between leaves a run that
-        # list_runs does not show until its next session change; its events are safe.
+        # Not atomic with the append (other slots): a crash or lost connection in
+        # between leaves a run that list_runs does not show until the caller retries
+        # the append (which repairs the index, see _append); its events are safe.
         commands = self._clients.commands
         member = str(run_id)
         if created:

@@ -12,6 +12,7 @@ from eventstore import (
     EventEnvelope,
     EventId,
     EventStore,
+    IdempotencyConflictError,
     RunId,
     SessionId,
 )
@@ -61,6 +62,18 @@ class ImportTests:
         assert appended.session_id == envelopes[-1].session_id
         # Copied event ids still make retries idempotent.
         assert await store.append(delta(run_id, 0), event_id=envelopes[2].event_id) == envelopes[2]
+
+    @contract_test
+    async def test_import_refuses_an_event_id_already_stored(self, store: EventStore) -> None:
+        # One id at two seqs would make a retry with it ambiguous (rule 4).
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 3)
+        await store.import_envelopes(envelopes)
+        reused = envelopes[0].model_copy(update={"seq": 4})
+        with pytest.raises(IdempotencyConflictError):
+            await store.import_envelopes([reused])
+        assert await store.last_seq(run_id) == 3
+        assert await read_all(store, run_id) == envelopes
 
     @contract_test
     async def test_import_refuses_gaps_and_divergence(self, store: EventStore) -> None:

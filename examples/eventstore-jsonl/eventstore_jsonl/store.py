@@ -281,6 +281,11 @@ class JsonlEventStore(EventStore):
                 raise ConcurrencyError(
                     run_id=run_id, expected_seq=expected_seq, actual_seq=index.count
                 )
+            ids = {str(e.event_id) for e in envelopes}
+            if len(ids) != len(envelopes) or not ids.isdisjoint(index.seq_by_event_id):
+                raise IdempotencyConflictError(
+                    f"run {run_id}: a copied event id is already stored at another seq"
+                )
             self._write(fd, index, envelopes, event_jsons)
 
     def _write(
