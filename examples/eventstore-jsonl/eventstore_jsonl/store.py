@@ -364,6 +364,7 @@ class JsonlEventStore(EventStore):
     def _list_after_sync(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
         with self._locked_run(run_id, write=False) as locked:
             if locked is None:
+                self._forget(run_id)
                 return []
             fd, index = locked
             last = min(index.count, after_seq + limit)
@@ -371,7 +372,15 @@ class JsonlEventStore(EventStore):
 
     def _last_seq_sync(self, run_id: RunId) -> int:
         with self._locked_run(run_id, write=False) as locked:
-            return 0 if locked is None else locked[1].count
+            if locked is None:
+                self._forget(run_id)
+                return 0
+            return locked[1].count
+
+    def _forget(self, run_id: RunId) -> None:
+        """Drop the cached index of a run whose files are gone."""
+        with self._index_mutex:
+            self._indexes.pop(run_id, None)
 
     def _list_runs_sync(
         self, session_id: SessionId | None, limit: int, after: RunId | None
@@ -435,11 +444,14 @@ class JsonlEventStore(EventStore):
 
     def _has_news(self, run_id: RunId, after_seq: int) -> bool:
         """Whether the run file may hold lines past ``after_seq`` (a cheap ``stat``)."""
-        index = self._indexes.get(run_id)
-        if index is not None and index.count > after_seq:
-            return True
         try:
             stat = os.stat(self._paths(run_id)[0])
         except FileNotFoundError:
+            # Deleted (perhaps by another process): whatever this process cached of
+            # the run is stale, and must not keep reporting news.
+            self._forget(run_id)
             return False
+        index = self._indexes.get(run_id)
+        if index is not None and index.count > after_seq:
+            return True
         return index is None or (stat.st_ino, stat.st_size) != index.seen

@@ -350,3 +350,35 @@ def test_plugin_is_registered_with_the_store_capabilities() -> None:
     assert backend.spec.schemes == ("jsonl",)
     assert backend.spec.capabilities == CAPABILITIES == JsonlEventStore.capabilities
     assert backend.distribution == "eventstore-jsonl"
+
+
+def test_subscriber_does_not_spin_after_another_process_deletes_the_run(tmp_path: Path) -> None:
+    """A cached index of a deleted run must not keep reporting news (a busy loop)."""
+    url = f"jsonl://{tmp_path}"
+
+    async def body() -> int:
+        run_id = RunId.new()
+        reader = eventstore.open_store(url)
+        assert isinstance(reader, JsonlEventStore)
+        async with reader, eventstore.open_store(url) as writer:
+            await writer.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(5)])
+            assert await reader.last_seq(run_id) == 5  # the reader caches the run's index
+            await writer.delete_run(run_id)
+            calls = 0
+            original = reader._list_after_sync
+
+            def counting(run: RunId, after: int, limit: int) -> list[eventstore.EventEnvelope]:
+                nonlocal calls
+                calls += 1
+                return original(run, after, limit)
+
+            reader._list_after_sync = counting  # type: ignore[method-assign,assignment]
+            stream = reader.subscribe(run_id, 3)
+            task = asyncio.ensure_future(anext(aiter(stream)))
+            await asyncio.sleep(0.5)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return calls
+
+    # Polling backs off to 100 ms: a handful of reads, not thousands.
+    assert asyncio.run(body()) < 30
