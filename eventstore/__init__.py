@@ -70,6 +70,7 @@ from ._plugins import (
 from ._store import (
     DEFAULT_MAX_EVENT_BYTES,
     MAX_LIMIT,
+    MAX_SEQ,
     Backdoor,
     EventStore,
     PendingEvent,
@@ -81,6 +82,7 @@ __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "EVENT_TYPES",
     "MAX_LIMIT",
+    "MAX_SEQ",
     "AgentEvent",
     "AssistantMessageCommitted",
     "Backdoor",

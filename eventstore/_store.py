@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
 #: Largest ``limit`` accepted by ``list_after`` and ``list_runs``.
 MAX_LIMIT: Final = 10_000
+#: Largest seq (a signed 64-bit integer, what SQL and Redis backends can hold).
+MAX_SEQ: Final = (1 << 63) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +120,10 @@ def _check_limit(limit: object) -> int:
 def _check_seq(name: str, value: object) -> int | None:
     if value is None:
         return None
-    if type(value) is not int or value < 0:
-        raise InvalidArgumentError(f"{name} must be None or an int >= 0, got {value!r}")
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise InvalidArgumentError(
+            f"{name} must be None or an int in 0..{MAX_SEQ}, got {value!r}"
+        )
     return value
 
 

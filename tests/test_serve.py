@@ -201,6 +201,8 @@ BAD_REQUESTS = [
     "/runs/not-a-uuid/stream",
     f"/runs/{RUN}/stream?after_seq=-1",
     f"/runs/{RUN}/stream?after_seq=x",
+    f"/runs/{RUN}/events?after_seq=99999999999999999999999",
+    f"/runs/{RUN}/stream?after_seq=99999999999999999999999",
 ]
 
 

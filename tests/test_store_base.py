@@ -341,3 +341,15 @@ def test_list_runs_accepts_session_ids_as_strings() -> None:
                 await store.list_runs(session_id="nope")  # type: ignore[arg-type]
 
     run(body())
+
+
+def test_seqs_beyond_64_bits_are_value_errors() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError, match="after_seq"):
+                await store.list_after(RUN, 1 << 63)
+            with pytest.raises(es.InvalidArgumentError, match="expected_seq"):
+                await store.append(delta(), expected_seq=1 << 64)
+            assert await store.list_after(RUN, (1 << 63) - 1) == []
+
+    run(body())

@@ -10,7 +10,7 @@ __all__ = ["parse_limit", "parse_run_id", "parse_seq", "parse_session_id"]
 
 from .._errors import InvalidArgumentError
 from .._ids import RunId, SessionId
-from .._store import MAX_LIMIT
+from .._store import MAX_LIMIT, MAX_SEQ
 
 DEFAULT_LIMIT = 100
 
@@ -56,4 +56,9 @@ def parse_seq(text: str | None, name: str = "after_seq") -> int | None:
     """An optional seq bound (>= 0); ``None`` when absent or empty."""
     if text is None or text == "":
         return None
-    return _parse_int(text, name)
+    seq = _parse_int(text, name)
+    if seq > MAX_SEQ:
+        # Checked here, not only by the store: the stream's response starts before
+        # the store sees the value, and a 400 must come first.
+        raise InvalidArgumentError(f"{name} must be at most {MAX_SEQ}, got {seq}")
+    return seq
