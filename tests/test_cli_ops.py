@@ -144,3 +144,22 @@ def test_migrate_on_a_backend_without_schema_is_a_clear_error() -> None:
     code, _, err = invoke("migrate", "memory://")
     assert code == 2
     assert "keeps no schema to migrate" in err
+
+
+def test_serve_with_an_unreachable_backend_is_one_line_and_status_2() -> None:
+    code, _, err = invoke("serve", "redis://127.0.0.1:1/0", "--port", "0")
+    assert code == 2
+    assert "Traceback" not in err
+    assert "unavailable" in err
+
+
+def test_copy_with_a_bad_run_id_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = invoke("copy", jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b"), "--run", "nope")
+    assert code == 2
+    assert "--run" in err and "Traceback" not in err
+
+
+def test_check_with_an_unusable_url_is_status_2() -> None:
+    code, _, err = invoke("check", "bogus://x")
+    assert code == 2
+    assert "no installed backend serves bogus://" in err

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -641,3 +641,38 @@ class TestInstrumentedMemoryContract(StoreContract):
     @pytest.fixture
     def store_factory(self, telemetry: Telemetry) -> StoreFactory:
         return lambda: telemetry.wrap(MemoryEventStore())
+
+
+def test_subscribe_closes_an_inner_iterator_that_is_not_a_generator(telemetry: Telemetry) -> None:
+    """A backend may return its own async iterator class; stopping must still close it."""
+    closed: list[bool] = []
+
+    class Iterator_:
+        def __init__(self, inner: AsyncIterator[es.EventEnvelope]) -> None:
+            self._inner = inner
+
+        def __aiter__(self) -> Iterator_:
+            return self
+
+        async def __anext__(self) -> es.EventEnvelope:
+            return await anext(self._inner)
+
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    class Custom(MemoryEventStore):
+        def subscribe(
+            self, run_id: es.RunId, after_seq: int | None = None, *, until_terminal: bool = False
+        ) -> AsyncIterator[es.EventEnvelope]:
+            return Iterator_(super().subscribe(run_id, after_seq, until_terminal=until_terminal))
+
+    async def body() -> None:
+        run_id = es.RunId.new()
+        async with telemetry.wrap(Custom()) as store:
+            await store.append(es.TextDelta(run_id=run_id, delta="x"))
+            stream = store.subscribe(run_id)
+            assert (await anext(aiter(stream))).seq == 1
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(body())
+    assert closed == [True]

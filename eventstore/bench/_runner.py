@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from .._errors import ConfigurationError, InvalidArgumentError
+from .._errors import ConfigurationError, EventStoreError, InvalidArgumentError
 from .._plugins import DEFAULT_URL, URL_ENV, default_registry, open_store
 from .._store import EventStore
 from .._url import redact_text, redact_url
@@ -185,8 +185,8 @@ async def run_benchmark(
                 # One misbehaving scenario must not cost the figures of the others.
                 try:
                     results.append(await _measure(scenario, store, baselines, events, repeats))
-                except BenchmarkError as exc:
-                    errors.append((scenario.id, str(exc)))
+                except (BenchmarkError, EventStoreError) as exc:
+                    errors.append((scenario.id, f"{type(exc).__name__}: {exc}"))
         finally:
             for baseline in opened:
                 await baseline.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 __all__ = ["serve_command"]
 
+import asyncio
 import socket
 from collections.abc import Callable
 
 import uvicorn
 
+from .._plugins import open_store
 from ._app import create_app
 
 #: Seconds uvicorn waits for responses still running at shutdown before cancelling
@@ -32,11 +34,20 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+async def _check_reachable(url: str) -> None:
+    async with open_store(url):
+        pass
+
+
 def serve_command(url: str, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the store at ``url`` over HTTP until interrupted (blocks).
 
-    Binds to loopback by default: the app has no authentication of its own.
+    Binds to loopback by default: the app has no authentication of its own. The
+    store is opened once before the server starts, so an unreachable backend or a
+    bad option is reported as an :class:`~eventstore.EventStoreError` (one line from
+    the CLI) rather than as uvicorn's startup traceback.
     """
+    asyncio.run(_check_reachable(url))
     app = create_app(url)
     config = uvicorn.Config(
         app,

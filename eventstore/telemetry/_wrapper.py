@@ -12,7 +12,7 @@ from __future__ import annotations
 __all__ = ["InstrumentedStore"]
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Self
 
 from .._envelope import EventEnvelope
@@ -268,8 +268,11 @@ class InstrumentedStore(EventStore):
         finally:
             try:
                 # Stopping the outer iteration must stop the inner one (and its waits).
-                if isinstance(iterator, AsyncGenerator):
-                    await iterator.aclose()
+                # Any async iterator that can be closed, not only async generators:
+                # a backend may return its own iterator class with an aclose().
+                aclose = getattr(iterator, "aclose", None)
+                if aclose is not None:
+                    await aclose()
             finally:
                 span.set_attribute("eventstore.event_count", delivered)
                 span.end()

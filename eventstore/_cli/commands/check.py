@@ -32,6 +32,7 @@ def check(
     """
     import importlib
 
+    from ..._plugins import open_store
     from ..._url import redact_url
     from .._app import fail, out_console
 
@@ -43,6 +44,9 @@ def check(
     run_suite = getattr(suite, "run_suite", None)
     if run_suite is None:
         fail("the installed eventstore-contract-tests has no run_suite(); upgrade it")
+    # An unusable URL (unknown scheme, bad option, backend that will not load) is a
+    # usage error, reported as one line with status 2 rather than as every test failing.
+    open_store(url)
     out_console().print(f"Running the conformance suite against [bold]{redact_url(url)}[/bold]")
     status = run_suite(url, profile=profile, extra_args=list(pytest_args or ()))
     code = int(status)

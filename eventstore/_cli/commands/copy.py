@@ -36,7 +36,10 @@ async def _copy(source_url: str, destination_url: str, runs: list[str], verify: 
     from .._app import out_console
 
     console = out_console()
-    run_ids = [eventstore.RunId.parse(r) for r in runs] if runs else None
+    try:
+        run_ids = [eventstore.RunId.parse(r) for r in runs] if runs else None
+    except ValueError as exc:
+        raise eventstore.InvalidArgumentError(f"--run: {exc}") from None
     async with eventstore.open_store(source_url) as source, eventstore.open_store(
         destination_url
     ) as destination:
