@@ -135,7 +135,11 @@ def _single_item(value: dict[str, Any]) -> tuple[str, Any]:
 
 
 def _single_value(value: dict[str, Any]) -> Any:
-    return _single_item(value)[1]
+    # On every decoded event: kept to one call (no _single_item) on the common path.
+    if len(value) == 1:
+        for payload in value.values():
+            return payload
+    raise ValueError(f"expected an object with exactly one key, got {len(value)} keys")
 
 
 def _item_getter(tag: str) -> Callable[[dict[str, Any]], Any]:
