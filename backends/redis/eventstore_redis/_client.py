@@ -129,19 +129,30 @@ def _driver_url(url: StoreURL) -> str:
     return bare
 
 
-def _common(options: RedisOptions) -> dict[str, Any]:
+def _common(options: RedisOptions, *, tls: bool) -> dict[str, Any]:
     common: dict[str, Any] = {
         "socket_connect_timeout": options.connect_timeout,
         "decode_responses": False,
         "client_name": options.client_name,
         "max_connections": options.max_connections,
     }
+    if tls:
+        # The server certificate is always verified; these only say against what.
+        common["ssl_cert_reqs"] = "required"
+        common["ssl_check_hostname"] = options.tls_check_hostname
+        if options.tls_ca_file is not None:
+            common["ssl_ca_certs"] = options.tls_ca_file
+        if options.tls_cert_file is not None:
+            common["ssl_certfile"] = options.tls_cert_file
+        if options.tls_key_file is not None:
+            common["ssl_keyfile"] = options.tls_key_file
     return common
 
 
 def connect(url: StoreURL, options: RedisOptions) -> Clients:
     """Build (not yet connect) the command and blocking clients for ``url``."""
     cluster = url.scheme.endswith("+cluster")
+    tls = url.scheme.startswith("rediss")
     driver_url = _driver_url(url)
     block_timeout = options.block_ms / 1000 + options.socket_timeout
     command_retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=options.retries)
@@ -151,10 +162,10 @@ def connect(url: StoreURL, options: RedisOptions) -> Clients:
             driver_url,
             socket_timeout=options.socket_timeout,
             retry=command_retry,
-            **_common(options),
+            **_common(options, tls=tls),
         )
         blocking: Client = RedisCluster.from_url(
-            driver_url, socket_timeout=block_timeout, retry=no_retry, **_common(options)
+            driver_url, socket_timeout=block_timeout, retry=no_retry, **_common(options, tls=tls)
         )
         return Clients(commands, blocking, cluster=True)
     extra: dict[str, Any] = {} if options.db is None else {"db": options.db}
@@ -162,10 +173,14 @@ def connect(url: StoreURL, options: RedisOptions) -> Clients:
         driver_url,
         socket_timeout=options.socket_timeout,
         retry=command_retry,
-        **_common(options),
+        **_common(options, tls=tls),
         **extra,
     )
     blocking = Redis.from_url(
-        driver_url, socket_timeout=block_timeout, retry=no_retry, **_common(options), **extra
+        driver_url,
+        socket_timeout=block_timeout,
+        retry=no_retry,
+        **_common(options, tls=tls),
+        **extra,
     )
     return Clients(commands, blocking, cluster=False)

@@ -65,6 +65,20 @@ class RedisOptions(StoreOptions):
     max_connections: int = Field(
         default=256, ge=1, description="Connection pool size for commands (per node)."
     )
+    tls_ca_file: str | None = Field(
+        default=None,
+        description="rediss:// only: CA bundle (PEM) to verify the server with, "
+        "instead of the system's.",
+    )
+    tls_cert_file: str | None = Field(
+        default=None, description="rediss:// only: client certificate (PEM), for mutual TLS."
+    )
+    tls_key_file: str | None = Field(
+        default=None, description="rediss:// only: the client certificate's private key (PEM)."
+    )
+    tls_check_hostname: bool = Field(
+        default=True, description="rediss:// only: check the server certificate's host name."
+    )
 
     @field_validator("prefix", "legacy_prefix")
     @classmethod

@@ -117,6 +117,15 @@ class RedisEventStore(RedisStoreBase):
             raise ConfigurationError(
                 f"redis store {parsed.redacted!r}: option 'db' is not available in a cluster"
             )
+        tls_set = [
+            name
+            for name in ("tls_ca_file", "tls_cert_file", "tls_key_file")
+            if getattr(opts, name) is not None
+        ]
+        if tls_set and not parsed.scheme.startswith("rediss"):
+            raise ConfigurationError(
+                f"redis store {parsed.redacted!r}: {', '.join(tls_set)} need a rediss:// URL"
+            )
         if opts.layout == "legacy":
             from ._legacy import LegacyRedisEventStore
 
