@@ -29,7 +29,10 @@ _set = object.__setattr__
 
 
 class _TypedUUID(uuid.UUID):
-    __slots__ = ()
+    # The string form is computed once: stores format the same ids into keys, rows
+    # and envelope JSON several times per append.
+    __slots__ = ("_text",)
+    _text: str
 
     @classmethod
     def new(cls) -> Self:
@@ -54,6 +57,14 @@ class _TypedUUID(uuid.UUID):
             except ValueError:
                 raise ValueError(f"{cls.__name__} must be a UUID, got {value!r}") from None
         raise ValueError(f"{cls.__name__} must be a UUID, got {type(value).__name__}")
+
+    def __str__(self) -> str:
+        try:
+            return self._text
+        except AttributeError:
+            text = super().__str__()
+            _set(self, "_text", text)
+            return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}('{self}')"

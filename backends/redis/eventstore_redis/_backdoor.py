@@ -4,7 +4,6 @@ from __future__ import annotations
 
 __all__ = ["NativeBackdoor"]
 
-import itertools
 from typing import TYPE_CHECKING
 
 from eventstore import RunId
@@ -43,8 +42,8 @@ class NativeBackdoor:
             pipe.delete(key)
             for entry_id, fields in entries:
                 if seq_of(entry_id) == seq:
-                    fields = {b"e": b'{"event_id": "damaged'}
-                pipe.execute_command("XADD", key, entry_id, *itertools.chain(*fields.items()))
+                    fields = [b"e", b'{"event_id": "damaged']
+                pipe.execute_command("XADD", key, entry_id, *fields)
             await pipe.execute()
 
     async def _entries(self, run_id: RunId) -> list[Entry]:

@@ -22,7 +22,7 @@ from eventstore import (
     RunId,
 )
 
-from ._client import Entry
+from ._client import Entry, field_value
 
 logger = logging.getLogger("eventstore.redis")
 
@@ -66,7 +66,7 @@ class EntryDecoder:
             if seq != expected:
                 self._missing(run_id, expected, seq, trimmed=index == 0 and self.retention)
             expected = seq + 1
-            data = fields.get(_FIELD)
+            data = field_value(fields, _FIELD)
             try:
                 if data is None:
                     raise ValueError("the entry has no 'e' field")
@@ -124,10 +124,15 @@ def _decode_page(
     seq = after_seq
     for entry_id, fields in entries:
         seq += 1
-        data = fields.get(_FIELD)
-        if entry_id != b"%d-0" % seq or data is None or not data.startswith(_ENVELOPE_START):
+        # A native entry has exactly one field, "e".
+        if (
+            entry_id != b"%d-0" % seq
+            or len(fields) != 2
+            or fields[0] != _FIELD
+            or not fields[1].startswith(_ENVELOPE_START)
+        ):
             return None
-        datas.append(data)
+        datas.append(fields[1])
     try:
         envelopes = _PAGE.validate_json(b"[" + b",".join(datas) + b"]")
     except ValidationError:

@@ -32,7 +32,7 @@ from eventstore import (
 )
 
 from ._base import RedisStoreBase
-from ._client import xrange
+from ._client import field_value, xrange
 
 logger = logging.getLogger("eventstore.redis")
 
@@ -72,7 +72,7 @@ class LegacyRedisEventStore(RedisStoreBase):
         while True:
             page = await xrange(commands, key, start, _PAGE)
             for entry_id, fields in page:
-                envelope = self._decode(run_id, entry_id, fields.get(_FIELD))
+                envelope = self._decode(run_id, entry_id, field_value(fields, _FIELD))
                 if envelope is not None:
                     envelopes.append(envelope)
             if len(page) < _PAGE:

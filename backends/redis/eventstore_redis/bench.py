@@ -26,13 +26,13 @@ __all__ = [
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import cast
 
 from redis.asyncio import Redis
 
 from eventstore import EventId, RunId, StoreURL
 from eventstore.bench import RawBaseline
 
-from ._client import xrange
 from ._options import KeyLayout
 from ._scripts import APPEND_SCRIPT, Script
 
@@ -76,7 +76,11 @@ class _RawBase:
 
     async def read_page(self, run_id: RunId, after_seq: int, limit: int) -> int:
         """One exact XRANGE of the native layout, each entry JSON-decoded."""
-        entries = await xrange(self.redis, self.keys.log(run_id), f"{after_seq}-1", limit)
+        # redis-py's XRANGE as a user would call it, reply callback included.
+        entries = cast(
+            "list[tuple[bytes, dict[bytes, bytes]]]",
+            await self.redis.xrange(self.keys.log(run_id), min=f"{after_seq}-1", count=limit),
+        )
         for _, fields in entries:
             json.loads(fields[b"e"])
         return len(entries)

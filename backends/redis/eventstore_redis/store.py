@@ -252,7 +252,7 @@ class RedisEventStore(RedisStoreBase):
         strict = EntryDecoder(skip_corrupt=False, retention=False)
         out: list[EventEnvelope] = []
         for seq, envelope in zip(seqs, data, strict=True):
-            out.extend(strict.decode(run_id, seq - 1, [(f"{seq}-0".encode(), {b"e": envelope})])[0])
+            out.extend(strict.decode(run_id, seq - 1, [(f"{seq}-0".encode(), [b"e", envelope])])[0])
         return out
 
     async def _import(

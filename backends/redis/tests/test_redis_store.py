@@ -310,6 +310,47 @@ def test_skip_corrupt_is_opt_in_warns_and_counts(
     assert "seq 2" in caplog.text
 
 
+def _rewrite(raw: redis.Redis, key: str, seq: int, fields: dict[bytes, bytes]) -> None:
+    """Rebuild the stream with ``fields`` (plus the envelope as "e" if kept) at ``seq``."""
+    pipe = raw.pipeline()
+    pipe.delete(key)
+    for entry_id, stored in entries(raw, key):
+        if entry_id == f"{seq}-0".encode():
+            pipe.xadd(
+                key,
+                {k: stored[b"e"] if v == b"<envelope>" else v for k, v in fields.items()},
+                id=entry_id,
+            )
+        else:
+            pipe.xadd(key, {b"e": stored[b"e"]}, id=entry_id)
+    pipe.execute()
+
+
+def test_an_entry_with_other_fields_is_read_by_its_e_field(
+    make_store: MakeStore, raw: redis.Redis
+) -> None:
+    async def body() -> list[int]:
+        run_id = RunId.new()
+        async with make_store() as store:
+            await store.append_batch([delta(run_id)] * 4)
+            _rewrite(raw, store.keys.log(run_id), 2, {b"by": b"other", b"e": b"<envelope>"})
+            return [e.seq for e in await store.list_after(run_id)]
+
+    assert run(body()) == [1, 2, 3, 4]
+
+
+def test_an_entry_without_an_e_field_is_corrupt(make_store: MakeStore, raw: redis.Redis) -> None:
+    async def body() -> None:
+        run_id = RunId.new()
+        async with make_store() as store:
+            await store.append_batch([delta(run_id)] * 4)
+            _rewrite(raw, store.keys.log(run_id), 3, {b"data": b"<envelope>"})
+            with pytest.raises(CorruptEventError, match="no 'e' field"):
+                await store.list_after(run_id)
+
+    run(body())
+
+
 def test_missing_entry_is_corruption_not_a_silent_gap(
     make_store: MakeStore, raw: redis.Redis
 ) -> None:
