@@ -72,6 +72,7 @@ from ._scripts import (
 from .plugin import CAPABILITIES
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_RECENT: Final = 1024
 _SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 _APPEND: Final = Script(APPEND_SCRIPT)
 _DELETE: Final = Script(DELETE_SCRIPT)
@@ -98,6 +99,10 @@ class RedisEventStore(RedisStoreBase):
         self._cap = str(options.max_events_per_run or 0)
         self._closing: asyncio.Future[None] | None = None
         self._batcher: ScriptBatcher | None = None
+        # Every append of a run formats the same key names and parses the same
+        # session id from the script's reply; both are kept for recent runs.
+        self._recent_keys: dict[RunId, list[str]] = {}
+        self._sessions: dict[bytes, SessionId] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStoreBase:
@@ -165,10 +170,23 @@ class RedisEventStore(RedisStoreBase):
         await super()._do_close()
 
     def _run_keys(self, run_id: RunId) -> list[str]:
-        keys = [self.keys.log(run_id), self.keys.ids(run_id), self.keys.meta(run_id)]
-        if not self._clients.cluster:
-            keys.append(self.keys.runs)
+        keys = self._recent_keys.get(run_id)
+        if keys is None:
+            keys = [self.keys.log(run_id), self.keys.ids(run_id), self.keys.meta(run_id)]
+            if not self._clients.cluster:
+                keys.append(self.keys.runs)
+            if len(self._recent_keys) >= _RECENT:
+                self._recent_keys.clear()
+            self._recent_keys[run_id] = keys
         return keys
+
+    def _session(self, text: bytes) -> SessionId:
+        session = self._sessions.get(text)
+        if session is None:
+            if len(self._sessions) >= _RECENT:
+                self._sessions.clear()
+            session = self._sessions[text] = SessionId.parse(text.decode())
+        return session
 
     @property
     def _index_prefix(self) -> str:
@@ -228,7 +246,7 @@ class RedisEventStore(RedisStoreBase):
     ) -> list[EventEnvelope]:
         last = int(reply[1])
         emitted_at = _EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3]))
-        before = SessionId.parse(reply[4].decode()) if reply[4] else None
+        before = self._session(reply[4]) if reply[4] else None
         sessions, after = stamp_sessions(before, events)
         envelopes = [
             new_envelope(
