@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from _acl_support import CLUSTER_COMMANDS, COMMANDS, PASSWORD, add_user, exercise
 from _redis_support import cli_binary, cluster, run, server_binary, unavailable
 from eventstore_contract import StoreContract
 from eventstore_redis import RedisEventStore
@@ -62,3 +63,21 @@ def test_runs_spread_over_slots_are_listed_and_deleted(cluster_url: str) -> None
     assert listed == runs
     assert after_delete == runs[1:]
     assert len(slots) > 1
+
+
+def test_an_acl_user_works_with_the_documented_cluster_rights(cluster_ports: list[int]) -> None:
+    # Users are per node: each primary gets the same one. The key pattern admits
+    # this test's own prefix only.
+    for port in cluster_ports:
+        add_user(port, f"{COMMANDS} {CLUSTER_COMMANDS}")
+    url = f"redis+cluster://agent:{PASSWORD}@127.0.0.1:{cluster_ports[0]}?prefix=app:"
+    assert run(exercise(url)) == [1, 2, 3, 4, 5, 5]
+
+
+def test_without_the_cluster_rights_the_store_cannot_open(cluster_ports: list[int]) -> None:
+    for port in cluster_ports:
+        add_user(port, COMMANDS)
+    url = f"redis+cluster://agent:{PASSWORD}@127.0.0.1:{cluster_ports[0]}?prefix=app:"
+    with pytest.raises(eventstore.EventStoreError) as caught:
+        run(exercise(url))
+    assert PASSWORD not in str(caught.value)
