@@ -71,8 +71,11 @@ Entry: TypeAlias = tuple[bytes, list[bytes]]
 
 
 def field_value(fields: Sequence[bytes], name: bytes) -> bytes | None:
-    """The value of ``name`` in an entry's flat field list, ``None`` if it is absent."""
-    for index in range(0, len(fields) - 1, 2):
+    """The value of ``name`` in an entry's flat field list, ``None`` if it is absent.
+
+    A field given twice (``XADD k * e x e y``) has its last value, as in redis-py's dict.
+    """
+    for index in range(len(fields) // 2 * 2 - 2, -1, -2):
         if fields[index] == name:
             return fields[index + 1]
     return None

