@@ -22,7 +22,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ._client import cancel_requests, deliver_swallowed_cancel
 from ._scripts import Script
@@ -33,7 +33,7 @@ _Call = tuple[list[str], list[str | int], "asyncio.Future[Any]"]
 class ScriptBatcher:
     """Runs one script for many concurrent callers, pipelining the calls that overlap."""
 
-    __slots__ = ("_client", "_drainer", "_in_flight", "_own", "_queue", "_script")
+    __slots__ = ("_client", "_drainer", "_in_flight", "_own", "_pipe", "_queue", "_script")
 
     def __init__(self, client: Redis, script: Script) -> None:
         self._client = client
@@ -44,6 +44,8 @@ class ScriptBatcher:
         # The connection of lone calls, kept between them: at most one lone call is in
         # flight, and a pool checkout and release cost about 35 µs per call here.
         self._own: AbstractConnection | None = None
+        # The drainer's connection, likewise: it sends one pipeline at a time.
+        self._pipe: AbstractConnection | None = None
 
     async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
         """The script's reply for ``keys`` and ``args``."""
@@ -96,10 +98,12 @@ class ScriptBatcher:
         return reply
 
     async def aclose(self) -> None:
-        """Give the lone calls' connection back to the pool (before the client closes)."""
-        conn, self._own = self._own, None
-        if conn is not None:
-            await self._client.connection_pool.release(conn)
+        """Give the batcher's connections back to the pool (before the client closes)."""
+        held = [self._own, self._pipe]
+        self._own = self._pipe = None
+        for conn in held:
+            if conn is not None:
+                await self._client.connection_pool.release(conn)
 
     async def _drain(self) -> None:
         try:
@@ -129,11 +133,35 @@ class ScriptBatcher:
             self._queue = []
 
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
+        """The calls' ``EVALSHA`` commands in one write; their replies (or errors) in order.
+
+        Like :meth:`_direct`, on a connection of the batcher's own (one pipeline is in
+        flight at a time) and past redis-py's ``Pipeline`` object, with the
+        connection's retry policy: a lost connection re-sends the whole pipeline,
+        whose calls find their event ids if they ran.
+        """
+        conn = self._pipe
+        if conn is None:
+            conn = self._pipe = await self._client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
         sha = self._script.sha
-        async with self._client.pipeline(transaction=False) as pipe:
-            for keys, args, _ in calls:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        packed = conn.pack_commands(
+            [("EVALSHA", sha, len(keys), *keys, *args) for keys, args, _ in calls]
+        )
+
+        async def attempt() -> list[Any]:
+            await conn.send_packed_command(packed)
+            out: list[Any] = []
+            for _ in calls:
+                try:
+                    out.append(await conn.read_response())
+                except ResponseError as error:  # that call's error; the rest go on
+                    out.append(error)
+            return out
+
+        async def failed(error: Exception) -> None:
+            await conn.disconnect()
+
+        replies: list[Any] = await conn.retry.call_with_retry(attempt, failed)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             # The server lost its scripts (restart, SCRIPT FLUSH): nothing of those
             # calls ran. Load and run them again.
