@@ -26,6 +26,7 @@ from __future__ import annotations
 __all__ = ["ScriptBatcher"]
 
 import asyncio
+import functools
 import math
 from typing import Any, Final
 
@@ -34,6 +35,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from eventstore import StoreClosedError
+
 from ._client import cancel_requests, deliver_swallowed_cancel
 from ._scripts import Script
 
@@ -41,8 +44,14 @@ _Call = tuple[list[str], list[str | int], "asyncio.Future[Any]"]
 
 #: Calls that make a pipeline go out at once, without waiting for more.
 _FLUSH_AT: Final = 16
+#: Most calls in one pipeline; more waiting calls go out in the next one.
+_MAX_PIPELINE: Final = 256
 #: Pipelines in flight at once, each on a connection of its own.
 _DEPTH: Final = 4
+#: Connections are kept between calls only in a pool at least this large, so that
+#: the kept ones (one for lone calls, ``_DEPTH`` for pipelines) never starve reads
+#: and other commands of connections.
+_KEEP_FROM_POOL_SIZE: Final = 4 * (_DEPTH + 1)
 
 
 class ScriptBatcher:
@@ -52,9 +61,11 @@ class ScriptBatcher:
         "_active",
         "_client",
         "_closed",
+        "_depth",
+        "_direct_done",
         "_flush_scheduled",
         "_idle",
-        "_in_flight",
+        "_keep",
         "_own",
         "_queue",
         "_script",
@@ -65,25 +76,34 @@ class ScriptBatcher:
         self._client = client
         self._script = script
         self._queue: list[_Call] = []
-        self._in_flight = False  # a lone call is running
         self._active = 0  # pipelines in flight
         self._flush_scheduled = False
         self._closed = False
-        # The connection of lone calls, kept between them: at most one lone call is in
-        # flight, and a pool checkout and release cost about 35 µs per call here.
+        # Set while no lone call is in flight (at most one is).
+        self._direct_done = asyncio.Event()
+        self._direct_done.set()
+        # With a small pool, take connections for each call and give them back, and
+        # send one pipeline at a time, as the pool would have it.
+        size = client.connection_pool.max_connections
+        self._keep = size >= _KEEP_FROM_POOL_SIZE
+        self._depth = _DEPTH if self._keep else 1
+        # The connection of lone calls, kept between them: a pool checkout and
+        # release cost about 35 µs per call here.
         self._own: AbstractConnection | None = None
         # Pipelines' connections not in use, likewise kept.
         self._idle: list[AbstractConnection] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[list[Any]]] = set()
 
     async def __call__(self, keys: list[str], args: list[str | int]) -> Any:
         """The script's reply for ``keys`` and ``args``."""
-        if not (self._in_flight or self._active or self._queue):
-            self._in_flight = True
+        if self._closed:
+            raise StoreClosedError("redis store is closed")
+        if self._direct_done.is_set() and not (self._active or self._queue):
+            self._direct_done.clear()
             try:
                 return await self._direct(keys, args)
             finally:
-                self._in_flight = False
+                self._direct_done.set()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((keys, args, future))
         if len(self._queue) >= _FLUSH_AT:
@@ -99,43 +119,43 @@ class ScriptBatcher:
         self._flush()
 
     def _flush(self) -> None:
-        """Send the queued calls as a pipeline, unless ``_DEPTH`` are in flight.
+        """Send queued calls as pipelines while fewer than ``_depth`` are in flight.
 
         A pipeline that completes calls this again, so nothing waits for long.
+        Calls whose caller was cancelled while they waited are dropped.
         """
-        if not self._queue or self._active >= _DEPTH:
-            return
-        calls, self._queue = self._queue, []
-        self._active += 1
-        task = asyncio.create_task(self._send(calls))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        while self._queue and self._active < self._depth and not self._closed:
+            calls = [call for call in self._queue[:_MAX_PIPELINE] if not call[2].done()]
+            del self._queue[:_MAX_PIPELINE]
+            if not calls:
+                continue
+            self._active += 1
+            task = asyncio.create_task(self._pipeline(calls))
+            self._tasks.add(task)
+            # The accounting is a done callback, not a finally: a task cancelled
+            # before its first step never runs its body.
+            task.add_done_callback(functools.partial(self._sent, calls))
 
-    async def _send(self, calls: list[_Call]) -> None:
-        try:
-            try:
-                replies = await self._pipeline(calls)
-            except BaseException as exc:
-                for _, _, future in calls:
-                    if future.done():
-                        continue
-                    if isinstance(exc, asyncio.CancelledError):
-                        future.cancel()
-                    else:
-                        future.set_exception(exc)
-                if isinstance(exc, asyncio.CancelledError):
-                    raise
-                return
-            for (_, _, future), reply in zip(calls, replies, strict=True):
-                if future.done():
-                    continue  # its caller was cancelled; the script ran anyway
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
-        finally:
-            self._active -= 1
-            self._flush()
+    def _sent(self, calls: list[_Call], task: asyncio.Task[list[Any]]) -> None:
+        self._tasks.discard(task)
+        self._active -= 1
+        if task.cancelled():
+            # Only a shutdown cancels these tasks: settle every waiting caller and
+            # start nothing new.
+            for _, _, future in [*calls, *self._queue]:
+                future.cancel()
+            self._queue = []
+            return
+        error = task.exception()
+        replies = [error] * len(calls) if error is not None else task.result()
+        for (_, _, future), reply in zip(calls, replies, strict=True):
+            if future.done():
+                continue  # its caller was cancelled; the script ran anyway
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+        self._flush()
 
     async def _direct(self, keys: list[str], args: list[str | int]) -> Any:
         """One ``EVALSHA`` on the batcher's own connection, past redis-py's command layers.
@@ -150,10 +170,13 @@ class ScriptBatcher:
         loads the script and calls once more.
         """
         client = self._client
+        pool = client.connection_pool
         before = cancel_requests()
         conn = self._own
         if conn is None:
-            conn = self._own = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+            if self._keep:
+                self._own = conn
         packed = conn.pack_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
 
         async def attempt() -> Any:
@@ -166,16 +189,31 @@ class ScriptBatcher:
         # A connection whose reply was not read (error, cancellation) is disconnected
         # by redis-py, and connects again on its next use.
         try:
-            reply = await conn.retry.call_with_retry(attempt, failed)
-        except NoScriptError:
-            await self._script.load(client)
-            reply = await conn.retry.call_with_retry(attempt, failed)
+            try:
+                reply = await conn.retry.call_with_retry(attempt, failed)
+            except NoScriptError:
+                await self._script.load(client)
+                reply = await conn.retry.call_with_retry(attempt, failed)
+        finally:
+            if not self._keep:
+                await pool.release(conn)
         deliver_swallowed_cancel(before)
         return reply
 
     async def aclose(self) -> None:
-        """Give the batcher's connections back to the pool (before the client closes)."""
+        """Stop taking calls, let those in flight finish, then give the connections back.
+
+        Calls still queued fail with :class:`~eventstore.StoreClosedError` and are
+        never sent. Call before the client closes.
+        """
         self._closed = True
+        queued, self._queue = self._queue, []
+        for _, _, future in queued:
+            if not future.done():
+                future.set_exception(StoreClosedError("redis store is closed"))
+        # In-flight calls end with a reply or an error within their timeouts.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._direct_done.wait()
         held = [self._own, *self._idle]
         self._own, self._idle = None, []
         for conn in held:
@@ -194,10 +232,10 @@ class ScriptBatcher:
         try:
             return await self._pipeline_on(conn, calls)
         finally:
-            if self._closed:
-                await pool.release(conn)
-            else:
+            if self._keep and not self._closed:
                 self._idle.append(conn)
+            else:
+                await pool.release(conn)
 
     async def _pipeline_on(self, conn: AbstractConnection, calls: list[_Call]) -> list[Any]:
         sha = self._script.sha
@@ -208,11 +246,16 @@ class ScriptBatcher:
         async def attempt() -> list[Any]:
             await conn.send_packed_command(packed)
             out: list[Any] = []
-            # One read timeout for the whole pipeline rather than one per reply (each
-            # costs a timeout context, about 3 µs); math.inf turns off redis-py's.
+            # One timeout context for the pipeline rather than one per reply (each
+            # costs about 3 µs; math.inf turns off redis-py's), moved on after each
+            # reply: every reply still gets socket_timeout, as with redis-py.
+            timeout = conn.socket_timeout
+            loop = asyncio.get_running_loop()
             try:
-                async with asyncio.timeout(conn.socket_timeout):
+                async with asyncio.timeout(None) as deadline:
                     for _ in calls:
+                        if timeout is not None:
+                            deadline.reschedule(loop.time() + timeout)
                         try:
                             out.append(await conn.read_response(timeout=math.inf))
                         except ResponseError as error:  # that call's error; the rest go on

@@ -11,6 +11,9 @@ from eventstore_redis._batcher import ScriptBatcher
 from eventstore_redis._scripts import Script
 from redis.asyncio import Redis
 
+import eventstore
+from eventstore import RunId, TextDelta
+
 
 def _counter_script() -> Script:
     # A source no server has seen yet (the comment makes its SHA unique), so its
@@ -75,3 +78,75 @@ def test_cancelled_callers_do_not_disturb_the_other_calls_of_their_pipeline(
     # A cancelled call that was already sent still ran; one not yet sent may not have.
     assert isinstance(stored, bytes)
     assert 30 <= int(stored) <= 40
+
+
+def test_a_small_pool_is_not_starved_by_kept_connections(redis_server_url: str) -> None:
+    """With a pool of 2, a burst of appends and the reads after it all get connections."""
+
+    async def body() -> tuple[int, list[int]]:
+        run_ids = [RunId.new() for _ in range(50)]
+        url = f"{redis_server_url}?prefix={uuid.uuid4().hex[:8]}:&max_connections=2"
+        async with eventstore.open_store(url) as store:
+            appended = await asyncio.gather(
+                *(store.append(TextDelta(run_id=r, delta="x")) for r in run_ids)
+            )
+            pages = [await store.list_after(r) for r in run_ids]
+            for r in run_ids:
+                await store.delete_run(r)
+        return len(appended), sorted({len(page) for page in pages})
+
+    assert run(body()) == (50, [1])
+
+
+def test_closing_with_calls_in_flight_settles_every_caller(
+    redis_server_url: str, prefix: str
+) -> None:
+    """Each caller gets its envelope or StoreClosedError, and the log holds exactly the
+    acknowledged appends: calls still queued at close are never sent."""
+
+    async def body() -> tuple[int, set[str], bool]:
+        run_id = RunId.new()
+        url = f"{redis_server_url}?prefix={prefix}"
+        store = eventstore.open_store(url)
+        await store.open()
+        calls = [
+            asyncio.ensure_future(store.append(TextDelta(run_id=run_id, delta=str(i))))
+            for i in range(200)
+        ]
+        await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+        await store.close()
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        acknowledged = [o for o in outcomes if isinstance(o, eventstore.EventEnvelope)]
+        errors = {type(o).__name__ for o in outcomes if isinstance(o, BaseException)}
+        async with eventstore.open_store(url) as reopened:
+            stored = await reopened.list_after(run_id, None, 1000)
+            await reopened.delete_run(run_id)
+        same = {e.event_id for e in acknowledged} == {e.event_id for e in stored}
+        return len(acknowledged), errors, same
+
+    acknowledged, errors, same = run(body())
+    assert same
+    assert errors <= {"StoreClosedError"}
+    assert 0 < acknowledged < 200  # the close really came in the middle
+
+
+def test_pipeline_tasks_cancelled_before_they_start_leave_no_caller_waiting(
+    redis_server_url: str, prefix: str
+) -> None:
+    async def body() -> set[str]:
+        client = Redis.from_url(redis_server_url)
+        batcher = ScriptBatcher(client, _counter_script())
+        try:
+            calls = [asyncio.ensure_future(batcher([f"{prefix}n"], [])) for _ in range(40)]
+            for _ in range(3):  # the calls queue, and the flush creates the tasks
+                await asyncio.sleep(0)
+                for task in list(batcher._tasks):
+                    task.cancel()
+            done = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+            return {type(outcome).__name__ for outcome in done}
+        finally:
+            await batcher.aclose()
+            await client.aclose()
+
+    outcomes = run(body())
+    assert outcomes <= {"int", "CancelledError"}
