@@ -38,7 +38,8 @@ class NativeBackdoor:
             raise KeyError(f"run {run_id} has no seq {seq}")
         commands = self._store._clients.commands
         key = self._store.keys.log(run_id)
-        async with commands.pipeline(transaction=True) as pipe:
+        # Not a MULTI: the cluster pipeline of redis-py 5.x has no transactions.
+        async with commands.pipeline(transaction=False) as pipe:
             pipe.delete(key)
             for entry_id, fields in entries:
                 if seq_of(entry_id) == seq:
