@@ -58,6 +58,7 @@ class ScriptBatcher:
     """Runs one script for many concurrent callers, pipelining the calls that overlap."""
 
     __slots__ = (
+        "_abandoned",
         "_active",
         "_client",
         "_closed",
@@ -79,6 +80,9 @@ class ScriptBatcher:
         self._active = 0  # pipelines in flight
         self._flush_scheduled = False
         self._closed = False
+        # Set when close() stops waiting for calls in flight: their next attempt
+        # raises StoreClosedError instead of reconnecting.
+        self._abandoned = False
         # Set while no lone call is in flight (at most one is).
         self._direct_done = asyncio.Event()
         self._direct_done.set()
@@ -143,7 +147,8 @@ class ScriptBatcher:
             # Only a shutdown cancels these tasks: settle every waiting caller and
             # start nothing new.
             for _, _, future in [*calls, *self._queue]:
-                future.cancel()
+                if not future.done():
+                    future.cancel()
             self._queue = []
             return
         error = task.exception()
@@ -169,8 +174,7 @@ class ScriptBatcher:
         nothing or stored event ids that the repeated call finds), and ``NOSCRIPT``
         loads the script and calls once more.
         """
-        client = self._client
-        pool = client.connection_pool
+        pool = self._client.connection_pool
         before = cancel_requests()
         conn = self._own
         if conn is None:
@@ -180,6 +184,7 @@ class ScriptBatcher:
         packed = conn.pack_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
 
         async def attempt() -> Any:
+            self._check_abandoned()
             await conn.send_packed_command(packed)
             return await conn.read_response()
 
@@ -192,32 +197,62 @@ class ScriptBatcher:
             try:
                 reply = await conn.retry.call_with_retry(attempt, failed)
             except NoScriptError:
-                await self._script.load(client)
+                # Loaded on this very connection: a small pool may have no other.
+                await self._load_on(conn)
                 reply = await conn.retry.call_with_retry(attempt, failed)
         finally:
-            if not self._keep:
+            # close() leaves the kept connection to a call in flight.
+            left_to_us = self._closed and self._own is conn
+            if left_to_us:
+                self._own = None
+            if left_to_us or not self._keep:
                 await pool.release(conn)
         deliver_swallowed_cancel(before)
         return reply
 
-    async def aclose(self) -> None:
-        """Stop taking calls, let those in flight finish, then give the connections back.
+    def _check_abandoned(self) -> None:
+        if self._abandoned:
+            raise StoreClosedError("redis store closed while this append was in flight")
+
+    async def _load_on(self, conn: AbstractConnection) -> None:
+        """``SCRIPT LOAD`` on ``conn`` (after ``NOSCRIPT``: the server lost its scripts)."""
+        self._check_abandoned()
+        await conn.send_packed_command(conn.pack_command("SCRIPT", "LOAD", self._script.source))
+        await conn.read_response()
+
+    async def aclose(self, grace: float | None) -> None:
+        """Stop taking calls, give those in flight up to ``grace`` seconds, release.
 
         Calls still queued fail with :class:`~eventstore.StoreClosedError` and are
-        never sent. Call before the client closes.
+        never sent. Calls in flight get their reply if it comes within ``grace``
+        (``None``: no limit); after that their next attempt fails with
+        ``StoreClosedError`` instead of retrying, and an append that fails so may or
+        may not be stored (a retry with the same event id tells). Waiting never
+        cancels those calls, even if this close is cancelled. Call before the client
+        closes.
         """
         self._closed = True
         queued, self._queue = self._queue, []
         for _, _, future in queued:
             if not future.done():
                 future.set_exception(StoreClosedError("redis store is closed"))
-        # In-flight calls end with a reply or an error within their timeouts.
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._direct_done.wait()
-        held = [self._own, *self._idle]
-        self._own, self._idle = None, []
-        for conn in held:
-            if conn is not None:
+        waiter: asyncio.Task[bool] | None = None
+        try:
+            waits: set[asyncio.Future[Any]] = set(self._tasks)
+            if not self._direct_done.is_set():
+                waiter = asyncio.ensure_future(self._direct_done.wait())
+                waits.add(waiter)
+            if waits:
+                await asyncio.wait(waits, timeout=grace)
+        finally:
+            if waiter is not None:
+                waiter.cancel()
+            self._abandoned = True
+            held, self._idle = self._idle, []
+            if self._direct_done.is_set() and self._own is not None:
+                held.append(self._own)
+                self._own = None
+            for conn in held:
                 await self._client.connection_pool.release(conn)
 
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
@@ -237,13 +272,16 @@ class ScriptBatcher:
             else:
                 await pool.release(conn)
 
-    async def _pipeline_on(self, conn: AbstractConnection, calls: list[_Call]) -> list[Any]:
+    async def _pipeline_on(
+        self, conn: AbstractConnection, calls: list[_Call], *, reload: bool = True
+    ) -> list[Any]:
         sha = self._script.sha
         packed = conn.pack_commands(
             [("EVALSHA", sha, len(keys), *keys, *args) for keys, args, _ in calls]
         )
 
         async def attempt() -> list[Any]:
+            self._check_abandoned()
             await conn.send_packed_command(packed)
             out: list[Any] = []
             # One timeout context for the pipeline rather than one per reply (each
@@ -270,12 +308,13 @@ class ScriptBatcher:
             await conn.disconnect()
 
         replies: list[Any] = await conn.retry.call_with_retry(attempt, failed)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
+        lost = [index for index, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost and reload:
             # The server lost its scripts (restart, SCRIPT FLUSH): nothing of those
-            # calls ran. Load and run them again.
-            await self._script.load(self._client)
-            for index, reply in enumerate(replies):
-                if isinstance(reply, NoScriptError):
-                    keys, args, _ = calls[index]
-                    replies[index] = await self._script(self._client, keys, args)
+            # calls ran. Load the script on this connection and run them again, each
+            # with its own reply or error.
+            await self._load_on(conn)
+            again = await self._pipeline_on(conn, [calls[i] for i in lost], reload=False)
+            for index, reply in zip(lost, again, strict=True):
+                replies[index] = reply
         return replies

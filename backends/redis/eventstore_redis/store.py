@@ -168,9 +168,12 @@ class RedisEventStore(RedisStoreBase):
         if self._closing is not None and not self._closing.done():
             self._closing.set_result(None)
         batcher, self._batcher = self._batcher, None
-        if batcher is not None:
-            await batcher.aclose()
-        await super()._do_close()
+        try:
+            if batcher is not None:
+                # Appends in flight get one socket timeout to finish.
+                await batcher.aclose(grace=self.options.socket_timeout)
+        finally:
+            await super()._do_close()
 
     def _run_keys(self, run_id: RunId) -> list[str]:
         keys = self._recent_keys.get(run_id)

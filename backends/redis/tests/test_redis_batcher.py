@@ -69,7 +69,7 @@ def test_cancelled_callers_do_not_disturb_the_other_calls_of_their_pipeline(
             replies = [reply for reply in done if isinstance(reply, int)]
             return replies, await client.get(f"{prefix}n")
         finally:
-            await batcher.aclose()
+            await batcher.aclose(grace=None)
             await client.aclose()
 
     replies, stored = run(body())
@@ -145,8 +145,57 @@ def test_pipeline_tasks_cancelled_before_they_start_leave_no_caller_waiting(
             done = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
             return {type(outcome).__name__ for outcome in done}
         finally:
-            await batcher.aclose()
+            await batcher.aclose(grace=None)
             await client.aclose()
 
     outcomes = run(body())
     assert outcomes <= {"int", "CancelledError"}
+
+
+def test_after_noscript_each_call_of_a_pipeline_gets_its_own_reply_or_error(
+    redis_server_url: str, prefix: str
+) -> None:
+    async def body() -> list[object]:
+        client = Redis.from_url(redis_server_url)
+        await client.set(f"{prefix}bad", "not a number")
+        batcher = ScriptBatcher(client, _counter_script())  # unknown to the server yet
+        try:
+            future = asyncio.get_running_loop().create_future
+            calls: list[tuple[list[str], list[str | int], asyncio.Future[Any]]] = [
+                ([f"{prefix}{'bad' if i == 2 else 'n'}"], [], future()) for i in range(5)
+            ]
+            return await batcher._pipeline(calls)
+        finally:
+            await batcher.aclose(grace=None)
+            await client.aclose()
+
+    replies = run(body())
+    assert [type(reply).__name__ for reply in replies] == [
+        "int",
+        "int",
+        "ResponseError",
+        "int",
+        "int",
+    ]
+
+
+def test_a_pool_of_one_recovers_from_lost_scripts(redis_server_url: str) -> None:
+    """NOSCRIPT with no second connection to load the script on: it loads on the same."""
+
+    async def body() -> list[int]:
+        run_id = RunId.new()
+        url = f"{redis_server_url}?prefix={uuid.uuid4().hex[:8]}:&max_connections=1"
+        async with eventstore.open_store(url) as store:
+            await store.append(TextDelta(run_id=run_id, delta="x"))
+            admin = Redis.from_url(redis_server_url)
+            try:
+                await admin.script_flush()
+            finally:
+                await admin.aclose()
+            for _ in range(3):
+                await store.append(TextDelta(run_id=run_id, delta="y"))
+            seqs = [e.seq for e in await store.list_after(run_id)]
+            await store.delete_run(run_id)
+        return seqs
+
+    assert run(body()) == [1, 2, 3, 4]

@@ -244,3 +244,30 @@ def test_a_timed_out_pipeline_fails_each_call_and_the_store_recovers(
     assert set(errors) == {"BackendUnavailableError"}
     # A timed-out append may still have run once the pause ended: seq 1 or 2 after it.
     assert set(seqs) <= {1, 2}
+
+
+def test_a_cancelled_close_still_closes_and_leaves_appends_uncancelled(
+    own_server: tuple[RedisServer, redis.Redis],
+) -> None:
+    server, admin = own_server
+    url = f"{server.url}?prefix=app:&socket_timeout=5"
+
+    async def body() -> tuple[bool, set[str]]:
+        store = eventstore.open_store(url)
+        await store.open()
+        command(admin, "CLIENT", "PAUSE", "1500", "WRITE")
+        calls = [
+            asyncio.ensure_future(store.append(TextDelta(run_id=RunId.new(), delta="x")))
+            for _ in range(20)
+        ]
+        await asyncio.sleep(0.05)  # every call is sent or queued
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.close(), 0.2)
+        released = getattr(store, "_clients_or_none", "missing") is None
+        outcomes = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        return released, {type(o).__name__ for o in outcomes}
+
+    released, outcomes = run(body())
+    assert released  # the clients were closed although the close was cancelled
+    # Abandoned appends fail as closed; none is cancelled by the close.
+    assert outcomes <= {"StoreClosedError", "EventEnvelope"}
