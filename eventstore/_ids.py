@@ -104,11 +104,29 @@ class _InternedUUID(_TypedUUID):
 
     __slots__ = ()
     _interned: ClassVar[dict[int, Any]]
+    _interned_text: ClassVar[dict[str, Any]]
     _INTERN_LIMIT: ClassVar[int] = 65_536
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._interned = {}
+        cls._interned_text = {}
+
+    @classmethod
+    def parse(cls, value: str | uuid.UUID) -> Self:
+        """Like :meth:`_TypedUUID.parse`; a string seen before returns its interned id.
+
+        Stores parse the same run and session id text on every append and row.
+        """
+        if type(value) is str:
+            obj = cls._interned_text.get(value)
+            if obj is None:
+                obj = cls._from_uuid(super().parse(value))
+                if len(cls._interned_text) >= cls._INTERN_LIMIT:
+                    cls._interned_text.clear()
+                cls._interned_text[value] = obj
+            return obj
+        return super().parse(value)
 
     @classmethod
     def _from_uuid(cls, value: uuid.UUID) -> Self:

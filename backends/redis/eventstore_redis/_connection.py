@@ -27,7 +27,7 @@ __all__ = ["lean_connection_class", "pack"]
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -61,15 +61,18 @@ def pack(args: tuple[Any, ...]) -> bytes | None:
     return b"".join(out)
 
 
+# Spellings of the encoder's encoding (redis-py's default is "utf-8") that pack() may
+# serve; any other goes through redis-py's packer, which is right for all of them.
+_UTF8: Final = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
+
+
 class _LeanSend:
     """The mixin: see the module docstring. Only for ``AbstractConnection`` subclasses."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
         this = cast("AbstractConnection", self)
         encoder = this.encoder
-        if encoder.encoding.lower().replace("-", "") == "utf8" and encoder.encoding_errors == (
-            "strict"
-        ):
+        if encoder.encoding in _UTF8 and encoder.encoding_errors == "strict":
             packed = pack(args)
             if packed is not None:
                 return [packed]

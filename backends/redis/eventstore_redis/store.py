@@ -99,10 +99,8 @@ class RedisEventStore(RedisStoreBase):
         self._cap = str(options.max_events_per_run or 0)
         self._closing: asyncio.Future[None] | None = None
         self._batcher: ScriptBatcher | None = None
-        # Every append of a run formats the same key names and parses the same
-        # session id from the script's reply; both are kept for recent runs.
+        # Every append of a run formats the same key names: kept for recent runs.
         self._recent_keys: dict[RunId, list[str]] = {}
-        self._sessions: dict[bytes, SessionId] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> RedisStoreBase:
@@ -186,14 +184,6 @@ class RedisEventStore(RedisStoreBase):
             self._recent_keys[run_id] = keys
         return keys
 
-    def _session(self, text: bytes) -> SessionId:
-        session = self._sessions.get(text)
-        if session is None:
-            if len(self._sessions) >= _RECENT:
-                self._sessions.clear()
-            session = self._sessions[text] = SessionId.parse(text.decode())
-        return session
-
     @property
     def _index_prefix(self) -> str:
         # In a cluster the index keys live in other slots than the run's keys, which a
@@ -252,7 +242,7 @@ class RedisEventStore(RedisStoreBase):
     ) -> list[EventEnvelope]:
         last = int(reply[1])
         emitted_at = _EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3]))
-        before = self._session(reply[4]) if reply[4] else None
+        before = SessionId.parse(reply[4].decode()) if reply[4] else None
         sessions, after = stamp_sessions(before, events)
         envelopes = [
             new_envelope(

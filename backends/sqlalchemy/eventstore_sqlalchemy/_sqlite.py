@@ -107,19 +107,6 @@ def _lookup(
     return {row[0]: (row[1], row[2]) for row in rows}
 
 
-_SESSIONS: dict[str, SessionId] = {}
-
-
-def _session(text: str) -> SessionId:
-    """The session id for its stored text; every append of a run parses the same one."""
-    session = _SESSIONS.get(text)
-    if session is None:
-        if len(_SESSIONS) >= 1024:
-            _SESSIONS.clear()
-        session = _SESSIONS[text] = SessionId.parse(text)
-    return session
-
-
 def _stored_or_conflict(
     cur: sqlite3.Cursor, sql: _Statements, run: str, ids: list[str]
 ) -> _Stored | None:
@@ -159,7 +146,7 @@ def _append_job(
         if stored is not None:
             return stored
         raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
-    before = None if session is None else _session(session)
+    before = None if session is None else SessionId.parse(session)
     sessions, current = stamp_sessions(before, events)
     now = datetime.now(UTC)
     micros = to_micros(now)
