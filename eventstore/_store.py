@@ -195,17 +195,29 @@ class EventStore(abc.ABC):
             if not self._is_open:
                 with self._boundaries["open"]:
                     await self._do_open()
+                if self._closed:
+                    # close() was called while this open() connected: it waits for
+                    # the lock, so undo the open here and tell this caller.
+                    with self._boundaries["close"]:
+                        await self._do_close()
+                    raise StoreClosedError(
+                        f"{self.backend_name} store was closed while it was opening"
+                    )
                 self._is_open = True
         return self
 
     async def close(self) -> None:
-        """Release connections. Idempotent; the store cannot be reopened after it."""
-        if self._is_open:
-            self._is_open = False
-            self._closed = True
-            with self._boundaries["close"]:
-                await self._do_close()
+        """Release connections. Idempotent; the store cannot be reopened after it.
+
+        An :meth:`open` still connecting is waited for, then undone: when ``close``
+        returns, the store holds no connection.
+        """
         self._closed = True
+        async with self._open_lock:
+            if self._is_open:
+                self._is_open = False
+                with self._boundaries["close"]:
+                    await self._do_close()
 
     async def __aenter__(self) -> Self:
         return await self.open()

@@ -13,15 +13,26 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._errors import ConfigurationError
 
-# Greedy up to the LAST "@" before the path, as urlsplit reads it: a password may
-# itself contain "@", and everything before that last one is userinfo.
-_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/\s]*)@")
+# The userinfo runs to the LAST "@" (a password may itself contain "@", and
+# urlsplit reads everything before the last one as userinfo). Unencoded "/", "?" or
+# whitespace in a password would end the userinfo early for urlsplit, so the mask does
+# not stop at them: a whole URL is masked up to its last "@", a URL inside free text
+# up to the last "@" before whitespace. That can mask more than the password (an "@"
+# in a query value), never less.
+_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>.*)@", re.DOTALL)
+_TEXT_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>\S*)@")
+# Query options whose value may be a secret (libpq's and redis-py's `password`,
+# `sslpassword`, tokens, keys...): their values are masked wherever a URL is shown.
+_SECRET_OPTION: Final = re.compile(
+    r"(?P<name>[?&][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred)[^=&#\s]*=)[^&#\s]*",
+    re.IGNORECASE,
+)
 _MASK: Final = "***"
 
 
@@ -32,14 +43,18 @@ def _mask_userinfo(match: re.Match[str]) -> str:
     return match.group(0)
 
 
+def _mask_options(text: str) -> str:
+    return _SECRET_OPTION.sub(lambda m: f"{m.group('name')}{_MASK}", text)
+
+
 def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``."""
-    return _CREDENTIALS.sub(_mask_userinfo, url)
+    """``url`` with any password, and the value of any secret-looking option, as ``***``."""
+    return _mask_options(_URL_CREDENTIALS.sub(_mask_userinfo, url, count=1))
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the password of every URL in it replaced by ``***``."""
-    return _CREDENTIALS.sub(_mask_userinfo, text)
+    """``text`` with the password (and secret options) of every URL in it as ``***``."""
+    return _mask_options(_TEXT_CREDENTIALS.sub(_mask_userinfo, text))
 
 
 @dataclass(frozen=True)
@@ -63,14 +78,17 @@ class StoreURL:
         """Parse ``url``; raise :class:`ConfigurationError` if it is not a URL."""
         if not isinstance(url, str) or "://" not in url:
             shown = redact_url(url) if isinstance(url, str) else type(url).__name__
-            raise ConfigurationError(
-                f"store URL must look like 'scheme://...', got {shown!r}"
-            )
+            raise ConfigurationError(f"store URL must look like 'scheme://...', got {shown!r}")
         try:
             parts = urlsplit(url)
             port = parts.port
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid store URL {redact_url(url)!r}: {exc}") from None
+        except ValueError:
+            # urlsplit's message quotes what it took for the port, which may be a
+            # piece of a password.
+            raise ConfigurationError(
+                f"invalid store URL {redact_url(url)!r}: its host or port cannot be read "
+                "(percent-encode any '/', '?', '#' or '@' in the user name or password)"
+            ) from None
         query: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in query:
@@ -92,7 +110,13 @@ class StoreURL:
     @property
     def redacted(self) -> str:
         """The URL as it may be shown: any password replaced by ``***``."""
-        return redact_url(self.secret)
+        shown = redact_url(self.secret)
+        # Belt and braces: if the mask missed the userinfo, the parsed password, as
+        # written or encoded, is replaced wherever it appears.
+        if self.password and f":{_MASK}@" not in shown:
+            for form in {self.password, quote(self.password, safe="")}:
+                shown = shown.replace(form, _MASK)
+        return shown
 
     @property
     def without_query(self) -> str:
@@ -143,6 +167,5 @@ def parse_options(
                 problems.append(f"option {name!r}: {error['msg']}")
         valid = ", ".join(sorted(model.model_fields)) or "none"
         raise ConfigurationError(
-            f"{backend} store {url.redacted!r}: {'; '.join(problems)} "
-            f"(valid options: {valid})"
+            f"{backend} store {url.redacted!r}: {'; '.join(problems)} (valid options: {valid})"
         ) from None

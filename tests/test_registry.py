@@ -42,14 +42,18 @@ def test_open_store_reads_eventstore_url(monkeypatch: pytest.MonkeyPatch) -> Non
     assert store.max_event_bytes == 4096
 
 
-def test_open_store_without_url_or_env_uses_embedded_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_store_without_url_or_env_uses_embedded_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("EVENTSTORE_URL", raising=False)
     assert isinstance(es.open_store(), es.EventStore)
 
 
 def test_unknown_scheme_lists_installed_backends_and_names_the_package() -> None:
     registry = es.Registry(load_entry_points=False)
-    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m")
+    registry.register(
+        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
+    )
     with pytest.raises(es.ConfigurationError) as info:
         registry.open_store("redis://user:hunter2@db.example:6379/0")
     message = str(info.value)
@@ -71,7 +75,9 @@ def test_unknown_scheme_lists_installed_backends_and_names_the_package() -> None
         ("not a url", {}, "scheme://"),
     ],
 )
-def test_bad_options_raise_configuration_error(url: str, options: dict[str, object], expected: str) -> None:
+def test_bad_options_raise_configuration_error(
+    url: str, options: dict[str, object], expected: str
+) -> None:
     with pytest.raises(es.ConfigurationError, match=expected):
         es.open_store(url, **options)
 
@@ -83,7 +89,9 @@ def test_keyword_options_override_url_options() -> None:
 
 def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
     registry = es.Registry(load_entry_points=False)
-    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m")
+    registry.register(
+        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
+    )
 
     @es.hookimpl
     def eventstore_register_backends() -> list[es.BackendSpec]:
@@ -95,7 +103,9 @@ def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
     assert "broken" in registry.failures
     assert registry.failures["broken"].distribution == "eventstore-redis"
     assert isinstance(registry.open_store("memory://"), MemoryEventStore)
-    with pytest.raises(es.ConfigurationError, match="'broken' from eventstore-redis failed to load"):
+    with pytest.raises(
+        es.ConfigurationError, match="'broken' from eventstore-redis failed to load"
+    ):
         registry.open_store("redis://localhost")
 
 
@@ -106,17 +116,25 @@ def test_factory_that_fails_to_import_names_the_backend() -> None:
         name="ghost",
         distribution="eventstore-ghost",
     )
-    with pytest.raises(es.ConfigurationError, match=r"'ghost' could not be loaded.*eventstore-ghost"):
+    with pytest.raises(
+        es.ConfigurationError, match=r"'ghost' could not be loaded.*eventstore-ghost"
+    ):
         registry.open_store("ghost://")
 
 
 def test_taken_scheme_is_not_silently_clobbered() -> None:
     registry = es.Registry(load_entry_points=False)
-    registry.register(_plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="a")
-    with pytest.raises(es.ConfigurationError, match="already"):
-        registry.register(_plugin(es.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b")
     registry.register(
-        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="c", replace=True
+        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="a"
+    )
+    with pytest.raises(es.ConfigurationError, match="already"):
+        registry.register(
+            _plugin(es.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b"
+        )
+    registry.register(
+        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)),
+        name="c",
+        replace=True,
     )
     assert registry.backends["memory"].plugin == "c"
 
@@ -137,7 +155,9 @@ def test_registry_views_are_read_only() -> None:
         ({"name": "x", "schemes": ("x",), "capabilities": {"teleport"}}, "teleport"),
     ],
 )
-def test_backend_spec_is_validated_at_registration(kwargs: dict[str, object], expected: str) -> None:
+def test_backend_spec_is_validated_at_registration(
+    kwargs: dict[str, object], expected: str
+) -> None:
     kwargs.setdefault("factory", "m:f")
     with pytest.raises(es.ConfigurationError, match=expected):
         es.BackendSpec(**kwargs)  # type: ignore[arg-type]
@@ -151,7 +171,10 @@ def test_hook_returning_wrong_type_is_a_clear_error() -> None:
         return ["memory"]
 
     with pytest.raises(es.ConfigurationError, match="expected BackendSpec"):
-        registry.register(types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends), name="w")
+        registry.register(
+            types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends),
+            name="w",
+        )
 
 
 def test_asking_for_memory_imports_no_driver() -> None:
@@ -177,7 +200,9 @@ def test_redaction() -> None:
     url = es.StoreURL.parse("postgresql+asyncpg://u:topsecret@h:5432/db?x=1")
     assert "topsecret" not in repr(url) and "topsecret" not in str(url)
     assert url.password == "topsecret" and url.port == 5432 and url.query == {"x": "1"}
-    assert "topsecret" not in es.redact_text("failed to connect to postgresql://u:topsecret@h/db: refused")
+    assert "topsecret" not in es.redact_text(
+        "failed to connect to postgresql://u:topsecret@h/db: refused"
+    )
 
 
 def test_redaction_of_passwords_containing_at_signs() -> None:
@@ -185,3 +210,41 @@ def test_redaction_of_passwords_containing_at_signs() -> None:
     assert "ss@host" not in es.redact_text("error at redis://u:p@ss@host:6379/0: refused")
     url = es.StoreURL.parse("redis://u:p@ss@host:6379/0")
     assert url.host == "host" and "p@ss" not in str(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # Unencoded "/" and " " end urlsplit's userinfo early; the mask does not stop there.
+        ("postgresql://u:s3cr/et@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:s3cr et@h:5999/db", "postgresql://u:***@h:5999/db"),
+        ("postgresql://u:s3cr?et@h/db", "postgresql://u:***@h/db"),
+        # Options that carry secrets (libpq, redis-py) are masked, others shown.
+        (
+            "postgresql://u@h/db?table_prefix=a_&password=s3cret",
+            "postgresql://u@h/db?table_prefix=a_&password=***",
+        ),
+        (
+            "redis://h/0?sslpassword=s3cret&db=1&api_key=s3cret#x",
+            "redis://h/0?sslpassword=***&db=1&api_key=***#x",
+        ),
+        ("sqlite:///x.db?synchronous=off", "sqlite:///x.db?synchronous=off"),
+    ],
+)
+def test_redaction_of_unencoded_passwords_and_secret_options(url: str, shown: str) -> None:
+    assert es.redact_url(url) == shown
+    if " " not in url:  # in free text a URL ends at whitespace
+        assert "s3cr" not in es.redact_text(f"connecting to {url} failed")
+
+
+def test_store_url_errors_never_show_the_password() -> None:
+    for url in (
+        "postgresql+asyncpg://u:s3cr/et@h:x/db",
+        "redis://u:s3cret@h/0?password=s3cret&a=1&a=2",
+    ):
+        with pytest.raises(es.ConfigurationError) as caught:
+            es.StoreURL.parse(url)
+        assert "s3cr" not in str(caught.value)
+    with pytest.raises(es.ConfigurationError) as caught:
+        es.open_store("memory://?password=s3cret")
+    assert "s3cret" not in str(caught.value) and "password" in str(caught.value)

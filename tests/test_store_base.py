@@ -331,6 +331,40 @@ def test_concurrent_opens_connect_once() -> None:
     run(body())
 
 
+def test_close_during_open_waits_for_it_and_undoes_it() -> None:
+    class Tracking(MemoryEventStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.connecting = asyncio.Event()
+            self.proceed = asyncio.Event()
+            self.held = False
+
+        async def _do_open(self) -> None:
+            self.connecting.set()
+            await self.proceed.wait()
+            self.held = True
+
+        async def _do_close(self) -> None:
+            self.held = False
+
+    async def body() -> None:
+        store = Tracking()
+        opening = asyncio.create_task(store.open())
+        await store.connecting.wait()
+        closing = asyncio.create_task(store.close())
+        await asyncio.sleep(0.01)
+        assert not closing.done()  # close() waits for the open in flight
+        store.proceed.set()
+        await closing
+        with pytest.raises(es.StoreClosedError, match="closed while it was opening"):
+            await opening
+        assert not store.is_open and not store.held
+        with pytest.raises(es.StoreClosedError):
+            await store.open()
+
+    run(body())
+
+
 def test_list_runs_accepts_session_ids_as_strings() -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:

@@ -1,8 +1,16 @@
-"""Turning stored rows back into envelopes, and time stamps into integers."""
+"""Turning stored rows back into envelopes, and values into the columns that hold them."""
 
 from __future__ import annotations
 
-__all__ = ["decode_row", "decode_rows", "from_micros", "to_micros", "verbatim_texts"]
+__all__ = [
+    "TYPE_COLUMN_WIDTH",
+    "decode_row",
+    "decode_rows",
+    "from_micros",
+    "to_micros",
+    "type_column",
+    "verbatim_texts",
+]
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +22,22 @@ from eventstore import CorruptEventError, EventEnvelope, RunId, envelope_json
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PAGE: Final = TypeAdapter(list[EventEnvelope])
+#: Width of the ``event_type`` column.
+TYPE_COLUMN_WIDTH: Final = 100
+
+
+def type_column(event_type: str) -> str:
+    """``event_type`` as the ``event_type`` column holds it.
+
+    The column is an aid for queries; the envelope JSON is what is read back. An
+    unknown event's name is whatever the writer chose, so it is made storable
+    everywhere: no NUL (PostgreSQL text cannot hold one), no lone surrogate (not
+    UTF-8), at most the column's width.
+    """
+    if event_type.isascii() and "\x00" not in event_type:
+        return event_type[:TYPE_COLUMN_WIDTH]
+    text = event_type.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.replace("\x00", "")[:TYPE_COLUMN_WIDTH]
 
 
 def decode_row(run_id: RunId, seq: int, text: object) -> EventEnvelope:

@@ -39,7 +39,7 @@ from eventstore import (
     stamp_sessions,
 )
 
-from ._codec import decode_row, to_micros
+from ._codec import decode_row, to_micros, type_column
 
 
 @dataclass(slots=True)
@@ -169,7 +169,7 @@ def _decide(group: _Group, job: AppendJob) -> list[EventEnvelope]:
         rows.runs.append(run)
         rows.seqs.append(seq)
         rows.ids.append(key[1])
-        rows.types.append(pending.event.event_type)
+        rows.types.append(type_column(pending.event.event_type))
         rows.sessions.append(None if sessions[offset] is None else str(sessions[offset]))
         rows.texts.append(
             envelope_json(
@@ -220,7 +220,7 @@ async def commit_group(
     else raises, with the transaction rolled back and no outcome to trust.
     """
     runs = sorted({str(job.run_id) for job in jobs})
-    async with conn.transaction():
+    async with conn.transaction(isolation="read_committed"):
         if len(runs) == 1:
             rows = await conn.fetch(sql.lock_one, runs[0])
         else:

@@ -29,16 +29,18 @@ import asyncpg
 
 from eventstore import (
     Backdoor,
+    BackendUnavailableError,
     ConcurrencyError,
     EventEnvelope,
     IdempotencyConflictError,
     PendingEvent,
     RunId,
     RunNotifier,
+    StoreClosedError,
 )
 
 from ._base import SQLEventStore, is_unavailable
-from ._codec import decode_rows, to_micros, verbatim_texts
+from ._codec import decode_rows, to_micros, type_column, verbatim_texts
 from ._options import SQLTarget
 from ._pg_append import AppendJob, GroupStatements, commit_group
 
@@ -73,11 +75,14 @@ class _Statements:
         # would read its snapshot before the wait and leave that event behind.
         self.delete_lock = f"SELECT 1 FROM {runs} WHERE run_id = $1 FOR UPDATE"
         self.delete_events = (
-            f"WITH e AS (DELETE FROM {events} WHERE run_id = $1 RETURNING 1) "
-            "SELECT count(*) FROM e"
+            f"WITH e AS (DELETE FROM {events} WHERE run_id = $1 RETURNING 1) SELECT count(*) FROM e"
         )
         self.delete_run = f"DELETE FROM {runs} WHERE run_id = $1"
         self.raw_seqs = f"SELECT seq FROM {events} WHERE run_id = $1 ORDER BY seq"
+        self.ids_between = (
+            f"SELECT seq, event_id FROM {events} WHERE run_id = $1 AND seq BETWEEN $2 AND $3 "
+            "ORDER BY seq"
+        )
         self.corrupt = f"UPDATE {events} SET envelope = $3 WHERE run_id = $1 AND seq = $2"
 
 
@@ -101,6 +106,9 @@ class PostgresEventStore(SQLEventStore):
         self._group_sql = GroupStatements(self._tables.prefix)
         self._waiting: collections.deque[AppendJob] = collections.deque()
         self._committers = 0
+        # Set while no append is being committed or waiting: close() waits for it.
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._notifier = RunNotifier()
         self._listener: asyncpg.Connection | None = None
@@ -131,8 +139,19 @@ class PostgresEventStore(SQLEventStore):
             raise
 
     async def _do_close(self) -> None:
-        if self._tasks:  # appends already accepted finish before the pool closes
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            # Appends already accepted finish before the pool closes: the ones being
+            # committed and the ones still queued behind them. Waiting on the event
+            # (not on the tasks) never cancels them if close() itself is cancelled.
+            await self._idle.wait()
+        finally:
+            # Shielded: a second cancellation of close() still releases everything.
+            await asyncio.shield(self._teardown())
+
+    async def _teardown(self) -> None:
+        # Appends are still pending here only if close() was cancelled while waiting
+        # for them: queued ones are refused, ones in flight fail once the pool is gone.
+        self._refuse_waiting()
         self._notifier.notify_all()
         # Under the lock: a listener connect in flight (a subscriber reconnecting)
         # finishes first, and its connection is closed here instead of leaking.
@@ -196,11 +215,18 @@ class PostgresEventStore(SQLEventStore):
             # here, without handing it to a task. Appends arriving meanwhile start
             # their own committer.
             self._committers += 1
+            self._idle.clear()
             try:
                 await self._commit([job])
+            except asyncio.CancelledError:
+                # This caller is gone; nobody will read the outcome _commit left.
+                if job.future.done() and not job.future.cancelled():
+                    job.future.exception()
+                raise
             finally:
                 self._committers -= 1
                 self._start_committer()
+                self._note_idle()
         else:
             self._waiting.append(job)
             self._start_committer()
@@ -215,9 +241,26 @@ class PostgresEventStore(SQLEventStore):
     def _start_committer(self) -> None:
         if self._waiting and self._committers < self._target.options.pool_size:
             self._committers += 1
+            self._idle.clear()
             task = asyncio.create_task(self._commit_waiting())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _note_idle(self) -> None:
+        if self._committers == 0 and not self._waiting:
+            self._idle.set()
+
+    def _refuse_waiting(self) -> None:
+        """Fail every queued append; none of them was sent."""
+        while self._waiting:
+            job = self._waiting.popleft()
+            if self._closed:
+                job.outcome = StoreClosedError("postgresql store closed before this append ran")
+            else:
+                job.outcome = BackendUnavailableError(
+                    "postgresql append not run: the store's committer was cancelled"
+                )
+            job.settle()
 
     async def _commit_waiting(self) -> None:
         """Commit groups of waiting appends until none is left."""
@@ -228,6 +271,11 @@ class PostgresEventStore(SQLEventStore):
                 await self._commit(group)
         finally:
             self._committers -= 1
+            if self._committers == 0:
+                # Left with appends queued only if this task was cancelled (the event
+                # loop shutting down) and no other committer is left to take them.
+                self._refuse_waiting()
+            self._note_idle()
 
     def _commit_alone(self, job: AppendJob) -> Callable[[asyncpg.Connection], Awaitable[None]]:
         return lambda conn: commit_group(conn, self._group_sql, [job], look_up=True)
@@ -236,6 +284,16 @@ class PostgresEventStore(SQLEventStore):
         try:
             async with self._connection() as conn:
                 await commit_group(conn, self._group_sql, group)
+        except asyncio.CancelledError:
+            # The committing task was cancelled (the event loop shutting down): its
+            # callers must not wait forever. Whether the group committed is unknown.
+            for job in group:
+                job.outcome = BackendUnavailableError(
+                    "postgresql append interrupted before its outcome was known; "
+                    "retry it with the same event id"
+                )
+                job.settle()
+            raise
         except Exception:
             # Rolled back (an event id already stored, a deadlock) or lost with its
             # connection (maybe after committing): each append is run again on its
@@ -244,6 +302,11 @@ class PostgresEventStore(SQLEventStore):
             for job in group:
                 try:
                     await self._with_retry(self._commit_alone(job))
+                except StoreClosedError:
+                    job.outcome = StoreClosedError(
+                        "postgresql store closed while this append was in flight; it may "
+                        "or may not be stored: retry it with the same event id"
+                    )
                 except Exception as exc:
                     job.outcome = exc
         for job in group:
@@ -271,12 +334,20 @@ class PostgresEventStore(SQLEventStore):
         run = str(run_id)
         texts = verbatim_texts(envelopes, event_jsons)
         sessions = [None if e.session_id is None else str(e.session_id) for e in envelopes]
+        ids = [str(e.event_id) for e in envelopes]
+        attempts = 0
 
         async def store(conn: asyncpg.Connection) -> None:
-            async with conn.transaction():
+            nonlocal attempts
+            attempts += 1
+            async with conn.transaction(isolation="read_committed"):
                 rows = await conn.fetch(self._group_sql.lock_one, run)
                 last = rows[0][1]
                 if last != expected_seq:
+                    # A retry after a lost acknowledgement finds its own import
+                    # committed: the same ids at the same seqs. That is success.
+                    if attempts > 1 and await self._imported(conn, run, envelopes, ids):
+                        return
                     raise ConcurrencyError(
                         run_id=run_id, expected_seq=expected_seq, actual_seq=last
                     )
@@ -285,8 +356,8 @@ class PostgresEventStore(SQLEventStore):
                         self._sql.import_rows,
                         run,
                         [e.seq for e in envelopes],
-                        [str(e.event_id) for e in envelopes],
-                        [e.event.event_type for e in envelopes],
+                        ids,
+                        [type_column(e.event.event_type) for e in envelopes],
                         texts,
                         sessions,
                         [to_micros(e.emitted_at) for e in envelopes],
@@ -302,14 +373,35 @@ class PostgresEventStore(SQLEventStore):
         await self._with_retry(store)
         self._notifier.notify(run_id)
 
+    async def _imported(
+        self,
+        conn: asyncpg.Connection,
+        run: str,
+        envelopes: Sequence[EventEnvelope],
+        ids: list[str],
+    ) -> bool:
+        """True if the run holds exactly these event ids at these envelopes' seqs."""
+        rows = await conn.fetch(self._sql.ids_between, run, envelopes[0].seq, envelopes[-1].seq)
+        return [(seq, event_id) for seq, event_id in rows] == [
+            (e.seq, i) for e, i in zip(envelopes, ids, strict=True)
+        ]
+
     async def _delete_run(self, run_id: RunId) -> int:
+        # What an attempt deleted before its connection was lost. If the retry finds
+        # nothing left, that attempt committed (its acknowledgement was lost), and
+        # its count is the answer.
+        counted: list[int] = []
+
         async def delete(conn: asyncpg.Connection) -> int:
             run = str(run_id)
-            async with conn.transaction():
+            async with conn.transaction(isolation="read_committed"):
                 await conn.execute(self._sql.delete_lock, run)
                 removed = int(await conn.fetchval(self._sql.delete_events, run))
                 await conn.execute(self._sql.delete_run, run)
-                return removed
+                counted.append(removed)
+            if removed == 0 and len(counted) > 1:
+                return max(counted)
+            return removed
 
         removed = await self._with_retry(delete)
         self._notifier.notify(run_id)

@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from eventstore import ConfigurationError
 
+from ._codec import TYPE_COLUMN_WIDTH
+
 #: The schema version this release writes and reads.
 SCHEMA_VERSION: Final = 1
 
@@ -63,7 +65,7 @@ class Tables:
             sa.Column("run_id", _Id, primary_key=True),
             sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
             sa.Column("event_id", _Id, nullable=False),
-            sa.Column("event_type", sa.String(100), nullable=False),
+            sa.Column("event_type", sa.String(TYPE_COLUMN_WIDTH), nullable=False),
             sa.Column("session_id", _Id, nullable=True),
             sa.Column("emitted_us", sa.BigInteger, nullable=False),
             sa.Column("envelope", sa.Text, nullable=False),

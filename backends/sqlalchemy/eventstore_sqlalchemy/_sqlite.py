@@ -34,7 +34,7 @@ from eventstore import (
 )
 
 from ._base import SQLEventStore
-from ._codec import decode_row, decode_rows, to_micros, verbatim_texts
+from ._codec import decode_row, decode_rows, to_micros, type_column, verbatim_texts
 from ._options import SQLTarget
 from ._worker import SQLiteWorker, WorkerSettings
 
@@ -155,7 +155,7 @@ def _append_job(
             run,
             last + offset + 1,
             ids[offset],
-            pending.event.event_type,
+            type_column(pending.event.event_type),
             None if sessions[offset] is None else str(sessions[offset]),
             micros,
             envelope_json(
@@ -215,7 +215,7 @@ def _import_job(
             run,
             envelope.seq,
             str(envelope.event_id),
-            envelope.event.event_type,
+            type_column(envelope.event.event_type),
             None if envelope.session_id is None else str(envelope.session_id),
             to_micros(envelope.emitted_at),
             text,

@@ -57,6 +57,27 @@ class ReadTests:
         assert stored.event.name == "SpeculativeFutureEvent"
         assert json.loads(encode_event(stored.event)) == {"SpeculativeFutureEvent": payload}
 
+    @contract_test
+    async def test_round_trip_unknown_variants_with_unusual_names(self, store: EventStore) -> None:
+        # A newer writer names its variants as it likes: every name must survive,
+        # including ones no column or key of a backend would expect.
+        run_id = RunId.new()
+        names = [
+            "V" * 300,
+            "Nul\x00In\x00Name",
+            'Événement "cité" \\ 🚀',
+            "with space\nand newline",
+        ]
+        events = [
+            UnknownEvent(name=name, payload={"run_id": str(run_id), "n": n})
+            for n, name in enumerate(names)
+        ]
+        appended = [await store.append(event) for event in events]
+        appended.append((await store.append_batch(events[:1]))[0])
+        stored = await store.list_after(run_id)
+        assert stored == appended
+        assert [e.event.name for e in stored] == [*names, names[0]]  # type: ignore[union-attr]
+
     def test_round_trip_generated_events(
         self, store: EventStore, eventstore_env: ContractEnv
     ) -> None:

@@ -1,0 +1,71 @@
+"""A TCP proxy in front of PostgreSQL that can lose a COMMIT's acknowledgement.
+
+Armed, it forwards the next ``COMMIT`` a client sends, withholds the server's reply
+and cuts both sides: the transaction is committed on the server and the client sees
+its connection die. That is the lost acknowledgement a retry has to get right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+# asyncpg ends a transaction with a simple query: 'Q', length, "COMMIT;", NUL.
+_COMMIT = b"COMMIT;\x00"
+
+
+class LostAckProxy:
+    """Listens on 127.0.0.1, an ephemeral port, and forwards to ``host:port``."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server: asyncio.Server | None = None
+        self.armed = 0  # how many of the next COMMITs lose their acknowledgement
+        self.cuts = 0  # how many did
+        self.port = 0
+
+    async def __aenter__(self) -> LostAckProxy:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+        held = asyncio.Event()
+
+        def cut() -> None:
+            client_w.transport.abort()
+            server_w.transport.abort()
+
+        async def upstream() -> None:
+            with contextlib.suppress(OSError):
+                while data := await client_r.read(65536):
+                    losing = bool(self.armed) and _COMMIT in data
+                    if losing:
+                        self.armed -= 1
+                        self.cuts += 1
+                        held.set()  # before sending: the reply must not slip through
+                    server_w.write(data)
+                    await server_w.drain()
+                    if losing:
+                        await asyncio.sleep(0.2)  # let the server commit
+                        break
+            cut()
+
+        async def downstream() -> None:
+            with contextlib.suppress(OSError):
+                while data := await server_r.read(65536):
+                    if held.is_set():
+                        break
+                    client_w.write(data)
+                    await client_w.drain()
+            if not held.is_set():
+                cut()
+
+        await asyncio.gather(upstream(), downstream())

@@ -1,0 +1,150 @@
+"""PostgreSQL when things go wrong: lost acknowledgements, close() racing appends or
+cancelled, and a database whose default isolation level is not the server's default."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+import asyncpg
+import pytest
+from _pg_proxy import LostAckProxy
+from _sql_support import connect_kwargs, create_database, drop_database, with_options
+from sqlalchemy.engine import make_url
+
+import eventstore
+from eventstore import EventEnvelope, RunId, StoreClosedError, TextDelta
+
+
+def _delta(run_id: RunId, index: int) -> TextDelta:
+    return TextDelta(run_id=run_id, delta=f"{index}")
+
+
+async def _store_connections(database_url: str) -> int:
+    """Connections to the test database other than this one."""
+    conn = await asyncpg.connect(**connect_kwargs(database_url))
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return count
+    finally:
+        await conn.close()
+
+
+def test_lost_acknowledgement_of_delete_and_import(
+    postgres_database: str, postgres_prefix: str
+) -> None:
+    parsed = make_url(postgres_database)
+
+    async def scenario() -> None:
+        async with LostAckProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+            through = parsed.set(port=proxy.port).render_as_string(hide_password=False)
+            url = with_options(through, table_prefix=postgres_prefix)
+            async with eventstore.open_store(url) as store:
+                run_id = RunId.new()
+                for index in range(5):
+                    await store.append(_delta(run_id, index))
+                proxy.armed = 1
+                # Committed, acknowledgement lost, retried: still the number deleted.
+                assert await store.delete_run(run_id) == 5
+                assert proxy.cuts == 1
+                assert await store.list_after(run_id) == []
+
+                async with eventstore.open_store("memory://") as source:
+                    copied = RunId.new()
+                    envelopes = [await source.append(_delta(copied, i)) for i in range(3)]
+                proxy.armed = 1
+                # The retry finds its own import stored: success, not "diverged".
+                assert await store.import_envelopes(envelopes) == 3
+                assert proxy.cuts == 2
+                assert await store.list_after(copied) == envelopes
+
+    asyncio.run(scenario())
+
+
+def test_cancelled_close_answers_every_append_and_releases_connections(
+    postgres_url: str, postgres_database: str, postgres_prefix: str
+) -> None:
+    async def scenario() -> list[EventEnvelope | BaseException]:
+        run_id = RunId.new()
+        store = eventstore.open_store(postgres_url)
+        await store.open()
+        await store.append(_delta(run_id, 0))
+        blocker = await asyncpg.connect(**connect_kwargs(postgres_database))
+        try:
+            # Hold the run's counter row: appends to the run wait behind it.
+            blocking = blocker.transaction()
+            await blocking.start()
+            await blocker.execute(
+                f"SELECT 1 FROM {postgres_prefix}runs WHERE run_id = $1 FOR UPDATE", str(run_id)
+            )
+            first = asyncio.create_task(store.append(_delta(run_id, 1)))  # the caller's own
+            await asyncio.sleep(0.1)
+            queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in range(2, 6)]
+            await asyncio.sleep(0.1)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(store.close(), 0.3)
+            await blocking.rollback()
+            done, pending = await asyncio.wait([first, *queued], timeout=15)
+            assert not pending, "an append was never answered after close() was cancelled"
+            return [task.exception() or task.result() for task in done]
+        finally:
+            await blocker.close()
+
+    outcomes = asyncio.run(scenario())
+    assert len(outcomes) == 5
+    for outcome in outcomes:
+        assert isinstance(outcome, (EventEnvelope, StoreClosedError)), outcome
+    assert asyncio.run(_store_connections(postgres_database)) == 0
+
+
+@pytest.mark.parametrize("pool_size", [1, 3])
+def test_close_lets_every_accepted_append_finish(postgres_url: str, pool_size: int) -> None:
+    async def scenario() -> tuple[list[object], list[EventEnvelope]]:
+        run_id = RunId.new()
+        store = eventstore.open_store(postgres_url, pool_size=pool_size)
+        await store.open()
+        appends = [asyncio.create_task(store.append(_delta(run_id, i))) for i in range(200)]
+        await asyncio.sleep(0)  # every append accepted, the first ones in flight
+        await store.close()
+        results = await asyncio.gather(*appends, return_exceptions=True)
+        async with eventstore.open_store(postgres_url) as reader:
+            stored = await reader.list_after(run_id, None, 1000)
+        return results, stored
+
+    results, stored = asyncio.run(scenario())
+    assert collections.Counter(type(r).__name__ for r in results) == {"EventEnvelope": 200}
+    assert [e.seq for e in stored] == list(range(1, 201))
+
+
+def test_appends_under_repeatable_read_default_isolation(postgres_server: str) -> None:
+    database = create_database(postgres_server)
+    name = make_url(database).database
+    try:
+
+        async def scenario() -> list[object]:
+            admin = await asyncpg.connect(**connect_kwargs(database))
+            try:
+                await admin.execute(
+                    f"ALTER DATABASE \"{name}\" SET default_transaction_isolation = 'repeatable read'"
+                )
+            finally:
+                await admin.close()
+            run_id = RunId.new()
+            async with (
+                eventstore.open_store(database) as one,
+                eventstore.open_store(database) as two,
+            ):
+                results = await asyncio.gather(
+                    *((one, two)[i % 2].append(_delta(run_id, i)) for i in range(100)),
+                    return_exceptions=True,
+                )
+                assert await one.delete_run(run_id) == 100
+            return results
+
+        results = asyncio.run(scenario())
+        assert collections.Counter(type(r).__name__ for r in results) == {"EventEnvelope": 100}
+    finally:
+        drop_database(postgres_server, database)
