@@ -5,8 +5,12 @@ from __future__ import annotations
 __all__ = ["RunNotifier"]
 
 import asyncio
+import contextlib
+import threading
 
 from ._ids import RunId
+
+_Waiters = dict[asyncio.AbstractEventLoop, asyncio.Event]
 
 
 class RunNotifier:
@@ -15,28 +19,51 @@ class RunNotifier:
     Waiters must call :meth:`listen` *before* checking for new events and then wait
     on the returned event: an append that lands between the check and the wait has
     already set it, so no wake-up is lost.
+
+    A store may be used from several event loops (threads): each loop gets its own
+    event, and a notification from another thread is handed to the waiter's loop.
     """
 
-    __slots__ = ("_events",)
+    __slots__ = ("_events", "_lock")
 
     def __init__(self) -> None:
-        self._events: dict[RunId, asyncio.Event] = {}
+        self._events: dict[RunId, _Waiters] = {}
+        self._lock = threading.Lock()
 
     def listen(self, run_id: RunId) -> asyncio.Event:
-        """The event that the next :meth:`notify` of ``run_id`` sets."""
-        event = self._events.get(run_id)
-        if event is None:
-            event = self._events[run_id] = asyncio.Event()
+        """The event that the next :meth:`notify` of ``run_id`` sets (call in a task)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            waiters = self._events.setdefault(run_id, {})
+            event = waiters.get(loop)
+            if event is None:
+                event = waiters[loop] = asyncio.Event()
         return event
 
     def notify(self, run_id: RunId) -> None:
         """Wake every current listener of ``run_id``."""
-        event = self._events.pop(run_id, None)
-        if event is not None:
-            event.set()
+        with self._lock:
+            waiters = self._events.pop(run_id, None)
+        if waiters:
+            _wake(waiters)
 
     def notify_all(self) -> None:
         """Wake every listener (e.g. when the store closes)."""
-        events, self._events = self._events, {}
-        for event in events.values():
+        with self._lock:
+            events, self._events = self._events, {}
+        for waiters in events.values():
+            _wake(waiters)
+
+
+def _wake(waiters: _Waiters) -> None:
+    try:
+        current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        current = None
+    for loop, event in waiters.items():
+        if loop is current:
             event.set()
+        else:
+            # asyncio.Event is not thread-safe; a closed loop has no waiter left.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)

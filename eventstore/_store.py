@@ -195,7 +195,7 @@ class EventStore(abc.ABC):
             if not self._is_open:
                 with self._boundaries["open"]:
                     await self._do_open()
-                if self._closed:
+                if self._was_closed():
                     # close() was called while this open() connected: it waits for
                     # the lock, so undo the open here and tell this caller.
                     with self._boundaries["close"]:
@@ -218,6 +218,10 @@ class EventStore(abc.ABC):
                 self._is_open = False
                 with self._boundaries["close"]:
                     await self._do_close()
+
+    def _was_closed(self) -> bool:
+        # A method, not the attribute: close() may set it while open() awaits.
+        return self._closed
 
     async def __aenter__(self) -> Self:
         return await self.open()

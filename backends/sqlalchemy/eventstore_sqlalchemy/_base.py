@@ -173,9 +173,17 @@ class SQLEventStore(EventStore):
             self._engine = None
 
     async def migrate(self) -> list[str]:
-        """Apply pending migrations now; return the steps applied."""
+        """Apply pending migrations now; return the steps applied (none if current)."""
         where = f"{self.backend_name} store {self._target.store_url.redacted!r}"
-        result: list[str] = await self._write_retrying(self._migrate, where)
+        try:
+            # A current schema needs no write lock: read the version first.
+            if await self._write_retrying(self._read_version, where) == SCHEMA_VERSION:
+                return []
+            result: list[str] = await self._write_retrying(self._migrate, where)
+        except EventStoreError:
+            raise
+        except Exception as exc:
+            raise self._translate_error(exc, "migrate") from exc
         return result
 
     async def _list_runs(

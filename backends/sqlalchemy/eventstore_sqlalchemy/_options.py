@@ -45,11 +45,16 @@ class SQLOptions(StoreOptions):
         "survives a killed process (WAL mode) and is faster.",
     )
     busy_timeout_ms: int = Field(
-        default=2000, ge=0, description="SQLite: how long one attempt waits for the lock."
+        default=2000,
+        ge=0,
+        # SQLite takes a 32-bit int; a larger value would silently mean no wait at all.
+        le=2_147_483_647,
+        description="SQLite: how long one attempt waits for the lock.",
     )
     lock_timeout_s: float = Field(
         default=60.0,
         gt=0,
+        allow_inf_nan=False,
         description="SQLite: how long a write keeps retrying a locked database before "
         "failing with BackendUnavailableError.",
     )
@@ -111,5 +116,12 @@ def resolve(url: str, overrides: dict[str, Any], *, backend: str) -> SQLTarget:
             raise ConfigurationError(
                 f"{backend} store {parsed.redacted!r}: an in-memory SQLite database is not "
                 "supported; give a file path (sqlite:///events.db) or use memory://"
+            )
+        if database.lower().startswith("file:"):
+            # SQLAlchemy would open the literal name and sqlite3 the URI's file: two
+            # different databases behind one store.
+            raise ConfigurationError(
+                f"{backend} store {parsed.redacted!r}: SQLite 'file:' URIs are not "
+                "supported; give a plain file path (sqlite:///events.db)"
             )
     return SQLTarget(parsed, engine_url, dialect, options)

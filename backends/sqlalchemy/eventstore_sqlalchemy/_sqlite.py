@@ -274,11 +274,17 @@ class SQLiteEventStore(SQLEventStore):
 
     async def _do_close(self) -> None:
         self._notifier.notify_all()
-        for worker in (self._writer, self._reader):
-            if worker is not None:
+        workers = [w for w in (self._writer, self._reader) if w is not None]
+        # Both threads are told first, so a close() cancelled while it waits for one
+        # still ends the other; each finishes the jobs it has accepted.
+        for worker in workers:
+            worker.request_stop()
+        try:
+            for worker in workers:
                 await worker.stop()
-        self._writer = self._reader = None
-        await self._close_engine()
+        finally:
+            self._writer = self._reader = None
+            await asyncio.shield(self._close_engine())
 
     def _workers(self) -> tuple[SQLiteWorker, SQLiteWorker]:
         if self._writer is None or self._reader is None:

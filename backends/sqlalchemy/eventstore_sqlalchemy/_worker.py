@@ -100,6 +100,9 @@ class SQLiteWorker:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._ready: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Guards `_stopping` together with the queue: callers on other threads (and
+        # event loops) queue jobs too, and none may land behind the stop marker.
+        self._lock = threading.Lock()
         self._stopping = False
 
     async def start(self) -> None:
@@ -109,22 +112,29 @@ class SQLiteWorker:
         self._thread.start()
         await self._ready
 
+    def request_stop(self) -> None:
+        """Refuse new jobs; the thread finishes the queued ones, then ends."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._stopping = True
+            if self._thread.is_alive():
+                self._queue.put(_STOP)
+
     async def stop(self) -> None:
         """Finish queued jobs, close the connection and end the thread."""
-        # Set before the stop marker is queued: a job queued after the marker would
-        # never run, so run() refuses new jobs from here on.
-        self._stopping = True
+        self.request_stop()
         if self._thread.is_alive():
-            self._queue.put(_STOP)
             await asyncio.to_thread(self._thread.join)
 
     def run(self, fn: Callable[..., _T], *args: Any) -> asyncio.Future[_T]:
         """Queue ``fn(cursor, *args)``; the future resolves after it (and its commit)."""
-        if self._stopping or not self._thread.is_alive():
-            raise StoreClosedError("sqlite store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
-        self._queue.put(_Task(fn, args, future, loop))
+        with self._lock:
+            if self._stopping or not self._thread.is_alive():
+                raise StoreClosedError("sqlite store is closed")
+            self._queue.put(_Task(fn, args, future, loop))
         return future
 
     # -- the thread ----------------------------------------------------------------
@@ -191,6 +201,22 @@ class SQLiteWorker:
                     break
         finally:
             conn.close()
+            self._refuse_left()
+
+    def _refuse_left(self) -> None:
+        """Fail any job still queued: the thread is ending (a broken connection)."""
+        left: list[_Task] = []
+        with self._lock:
+            self._stopping = True
+            while True:
+                try:
+                    task = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task.outcome = (False, StoreClosedError("sqlite store is closed"))
+                    left.append(task)
+        self._deliver(left)
 
     def _retry_locked(self, action: Callable[[], _T]) -> _T:
         """Run ``action``, retrying ``database is locked`` with backoff until the deadline.

@@ -58,6 +58,9 @@ def test_plain_and_driver_schemes_pick_the_backend(url: str, cls: type) -> None:
         {"table_prefix": "x" * 40},
         {"synchronous": "sometimes"},
         {"busy_timeout_ms": "-1"},
+        # Past SQLite's 32-bit int it would silently mean no wait at all.
+        {"busy_timeout_ms": "4294967296000"},
+        {"lock_timeout_s": "inf"},
         {"pool_size": "0"},
     ],
 )
@@ -83,6 +86,13 @@ def test_options_come_from_query_and_keywords(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///:memory:"])
 def test_in_memory_sqlite_is_refused(url: str) -> None:
     with pytest.raises(ConfigurationError, match="in-memory"):
+        eventstore.open_store(url)
+
+
+@pytest.mark.parametrize("url", ["sqlite:///file:events.db", "sqlite:///FILE:x%3Fmode=memory"])
+def test_sqlite_file_uris_are_refused(url: str) -> None:
+    # SQLAlchemy would open the literal name and sqlite3 the URI's file.
+    with pytest.raises(ConfigurationError, match="'file:' URIs"):
         eventstore.open_store(url)
 
 
@@ -150,6 +160,32 @@ def test_migrate_applies_pending_steps_once(sqlite_url: str) -> None:
     applied = asyncio.run(migrate(sqlite_url))
     assert len(applied) == SCHEMA_VERSION
     assert asyncio.run(migrate(sqlite_url)) == []
+
+
+def test_migrate_of_a_current_schema_does_not_wait_for_writers(sqlite_url: str) -> None:
+    async def scenario() -> list[str]:
+        async with eventstore.open_store(sqlite_url, lock_timeout_s=0.3) as store:
+            assert isinstance(store, SQLiteEventStore)
+            other = sqlite3.connect(_db_path(sqlite_url), isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # another process mid-append
+                return await store.migrate()
+            finally:
+                other.close()
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_migrate_of_a_locked_database_raises_backend_unavailable(sqlite_url: str) -> None:
+    path = _db_path(sqlite_url)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("PRAGMA journal_mode=WAL")
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(BackendUnavailableError, match="locked"):
+            asyncio.run(migrate(sqlite_url, lock_timeout_s=0.3, busy_timeout_ms=10))
+    finally:
+        other.close()
 
 
 def test_missing_schema_without_migrate_on_open_raises(sqlite_url: str) -> None:
@@ -365,7 +401,9 @@ def test_postgres_delete_waits_for_an_append_in_flight_and_removes_its_event(
 
     async def scenario() -> None:
         async with eventstore.open_store(postgres_url) as store:
-            stored = await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(3)])
+            stored = await store.append_batch(
+                [TextDelta(run_id=run_id, delta=str(i)) for i in range(3)]
+            )
             late = stored[-1].model_copy(update={"seq": 4, "event_id": eventstore.EventId.new()})
             conn = await asyncpg.connect(**connect_kwargs(postgres_url.split("?")[0]))
             try:
@@ -395,7 +433,9 @@ def test_postgres_delete_waits_for_an_append_in_flight_and_removes_its_event(
                 await conn.close()
             assert await store.list_after(run_id) == []
             assert await store.last_seq(run_id) == 0
-            again = await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(5)])
+            again = await store.append_batch(
+                [TextDelta(run_id=run_id, delta=str(i)) for i in range(5)]
+            )
             assert [e.seq for e in again] == [1, 2, 3, 4, 5]
 
     asyncio.run(scenario())
