@@ -21,7 +21,7 @@ import abc
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
@@ -173,6 +173,8 @@ class EventStore(abc.ABC):
         self._is_open = False
         self._closed = False
         self._open_lock = asyncio.Lock()
+        # Resource release that outlives a cancelled close(); later close() calls wait.
+        self._cleanup: asyncio.Future[None] | None = None
         self._boundaries = {
             name: _ErrorBoundary(self, name)
             for name in ("open", "close", "append", "read", "runs", "delete", "wait")
@@ -209,8 +211,9 @@ class EventStore(abc.ABC):
     async def close(self) -> None:
         """Release connections. Idempotent; the store cannot be reopened after it.
 
-        An :meth:`open` still connecting is waited for, then undone: when ``close``
-        returns, the store holds no connection.
+        An :meth:`open` still connecting is waited for, then undone. When ``close``
+        returns, the store holds no connection; if an earlier ``close`` was
+        cancelled, a later one waits for the release it left running.
         """
         self._closed = True
         async with self._open_lock:
@@ -218,6 +221,24 @@ class EventStore(abc.ABC):
                 self._is_open = False
                 with self._boundaries["close"]:
                     await self._do_close()
+                return
+        cleanup = self._cleanup
+        if cleanup is not None and not cleanup.done():
+            with self._boundaries["close"]:
+                await asyncio.shield(cleanup)
+
+    def _release_surely(self, cleanup: Coroutine[object, object, None]) -> Awaitable[None]:
+        """Run ``cleanup`` to its end even if ``close()`` is cancelled meanwhile.
+
+        For :meth:`_do_close`: ``await self._release_surely(self._release())``. The
+        release runs as a task of its own; cancelling the ``close()`` that awaits it
+        stops the waiting, not the release, and a later ``close()`` waits for it.
+        """
+        task = asyncio.ensure_future(cleanup)
+        # Nobody may be left to await it (a cancelled close): mark its error seen.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._cleanup = task
+        return asyncio.shield(task)
 
     def _was_closed(self) -> bool:
         # A method, not the attribute: close() may set it while open() awaits.

@@ -19,14 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._errors import ConfigurationError
 
-# The userinfo runs to the LAST "@" (a password may itself contain "@", and
-# urlsplit reads everything before the last one as userinfo). Unencoded "/", "?" or
-# whitespace in a password would end the userinfo early for urlsplit, so the mask does
-# not stop at them: a whole URL is masked up to its last "@", a URL inside free text
-# up to the last "@" before whitespace. That can mask more than the password (an "@"
-# in a query value), never less.
-_URL_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>.*)@", re.DOTALL)
-_TEXT_CREDENTIALS: Final = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<userinfo>\S*)@")
+_SCHEME: Final = re.compile(r"[a-zA-Z][\w+.-]*://")
+_URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][\w+.-]*://\S+")
 # Query options whose value may be a secret (libpq's and redis-py's `password`,
 # `sslpassword`, tokens, keys...): their values are masked wherever a URL is shown.
 _SECRET_OPTION: Final = re.compile(
@@ -36,11 +30,38 @@ _SECRET_OPTION: Final = re.compile(
 _MASK: Final = "***"
 
 
-def _mask_userinfo(match: re.Match[str]) -> str:
-    user, sep, _password = match.group("userinfo").partition(":")
-    if sep:
-        return f"{match.group('scheme')}{user}:{_MASK}@"
-    return match.group(0)
+def _first_of(text: str, characters: str) -> int:
+    found = [i for i in (text.find(c) for c in characters) if i != -1]
+    return min(found, default=len(text))
+
+
+def _mask_credentials(url: str) -> str:
+    """Mask the password of one URL, as urlsplit reads the userinfo and then some.
+
+    The userinfo ends at the last "@" before the query (a password may contain "@",
+    and an unencoded "/" too, which urlsplit would take for the path). A URL whose
+    port cannot be read (an unencoded "?" or "#" in a password) is masked up to its
+    last "@" at all. An "@" in a query value is not a credential and is left alone.
+    """
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return url
+    head, rest = url[: scheme.end()], url[scheme.end() :]
+    authority_end = _first_of(rest, "/?#")
+    if authority_end == 0:  # no authority at all (sqlite:///path)
+        return url
+    at = rest.rfind("@", 0, _first_of(rest, "?#"))
+    if at == -1:
+        _host, colon, port = rest[:authority_end].rpartition(":")
+        if not colon or port.isdigit() or not port or "]" in port:
+            return url
+        at = rest.rfind("@")
+        if at == -1:
+            return url
+    user, colon, _password = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{head}{user}:{_MASK}@{rest[at + 1 :]}"
 
 
 def _mask_options(text: str) -> str:
@@ -49,12 +70,15 @@ def _mask_options(text: str) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` with any password, and the value of any secret-looking option, as ``***``."""
-    return _mask_options(_URL_CREDENTIALS.sub(_mask_userinfo, url, count=1))
+    return _mask_options(_mask_credentials(url))
 
 
 def redact_text(text: str) -> str:
-    """``text`` with the password (and secret options) of every URL in it as ``***``."""
-    return _mask_options(_TEXT_CREDENTIALS.sub(_mask_userinfo, text))
+    """``text`` with the password (and secret options) of every URL in it as ``***``.
+
+    A URL in free text ends at whitespace: percent-encode a password's spaces.
+    """
+    return _mask_options(_URL_IN_TEXT.sub(lambda m: _mask_credentials(m.group(0)), text))
 
 
 @dataclass(frozen=True)

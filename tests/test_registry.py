@@ -229,12 +229,30 @@ def test_redaction_of_passwords_containing_at_signs() -> None:
             "redis://h/0?sslpassword=***&db=1&api_key=***#x",
         ),
         ("sqlite:///x.db?synchronous=off", "sqlite:///x.db?synchronous=off"),
+        ("postgresql://u:p@s3cr/et@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:s3cr#et@h/db", "postgresql://u:***@h/db"),
     ],
 )
 def test_redaction_of_unencoded_passwords_and_secret_options(url: str, shown: str) -> None:
     assert es.redact_url(url) == shown
     if " " not in url:  # in free text a URL ends at whitespace
         assert "s3cr" not in es.redact_text(f"connecting to {url} failed")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # An "@" in a query value or a file name is not a credential.
+        "redis://localhost:6379/0?client_name=worker@host1",
+        "redis://localhost:6379?client_name=worker@host1",
+        "postgresql://host:5432/db?application_name=svc@prod",
+        "sqlite:///C:/data/x@y.db",
+        "redis://[::1]:6379/0",
+    ],
+)
+def test_redaction_leaves_urls_without_credentials_alone(url: str) -> None:
+    assert es.redact_url(url) == url
+    assert es.redact_text(f"opening {url} failed") == f"opening {url} failed"
 
 
 def test_store_url_errors_never_show_the_password() -> None:

@@ -365,6 +365,29 @@ def test_close_during_open_waits_for_it_and_undoes_it() -> None:
     run(body())
 
 
+def test_close_after_a_cancelled_close_waits_for_the_release() -> None:
+    class SlowRelease(MemoryEventStore):
+        released = False
+
+        async def _do_close(self) -> None:
+            await self._release_surely(self._release())
+
+        async def _release(self) -> None:
+            await asyncio.sleep(0.2)
+            self.released = True
+
+    async def body() -> None:
+        store = SlowRelease()
+        await store.open()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(store.close(), 0.05)
+        assert not store.released  # still releasing, in the background
+        await store.close()
+        assert store.released
+
+    run(body())
+
+
 def test_list_runs_accepts_session_ids_as_strings() -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:

@@ -60,7 +60,7 @@ class RedisStoreBase(EventStore):
             raise
 
     async def _do_close(self) -> None:
-        await self._release()
+        await self._release_surely(self._release())
 
     async def _release(self) -> None:
         clients, self._clients_or_none = self._clients_or_none, None

@@ -171,7 +171,7 @@ class RedisEventStore(RedisStoreBase):
                 # Appends in flight get one socket timeout to finish.
                 await batcher.aclose(grace=self.options.socket_timeout)
         finally:
-            await super()._do_close()
+            await super()._do_close()  # closes the clients even if close() is cancelled
 
     def _run_keys(self, run_id: RunId) -> list[str]:
         keys = self._recent_keys.get(run_id)

@@ -79,10 +79,9 @@ class _Statements:
         )
         self.delete_run = f"DELETE FROM {runs} WHERE run_id = $1"
         self.raw_seqs = f"SELECT seq FROM {events} WHERE run_id = $1 ORDER BY seq"
-        self.ids_between = (
-            f"SELECT seq, event_id FROM {events} WHERE run_id = $1 AND seq BETWEEN $2 AND $3 "
-            "ORDER BY seq"
-        )
+        # Lost acknowledgements: a transaction's id, and later whether it committed.
+        self.xid = "SELECT txid_current()"
+        self.xid_status = "SELECT txid_status($1)"
         self.corrupt = f"UPDATE {events} SET envelope = $3 WHERE run_id = $1 AND seq = $2"
 
 
@@ -145,8 +144,8 @@ class PostgresEventStore(SQLEventStore):
             # (not on the tasks) never cancels them if close() itself is cancelled.
             await self._idle.wait()
         finally:
-            # Shielded: a second cancellation of close() still releases everything.
-            await asyncio.shield(self._teardown())
+            # Runs to its end even if close() is cancelled (again).
+            await self._release_surely(self._teardown())
 
     async def _teardown(self) -> None:
         # Appends are still pending here only if close() was cancelled while waiting
@@ -281,36 +280,46 @@ class PostgresEventStore(SQLEventStore):
         return lambda conn: commit_group(conn, self._group_sql, [job], look_up=True)
 
     async def _commit(self, group: list[AppendJob]) -> None:
+        final: list[AppendJob] = []  # jobs whose outcome is known
+        try:
+            await self._commit_into(group, final)
+        except BaseException:
+            # The committing task was cancelled (the event loop shutting down): its
+            # callers must not wait forever. Whether their appends committed is unknown.
+            for job in group:
+                if job not in final:
+                    job.outcome = BackendUnavailableError(
+                        "postgresql append interrupted before its outcome was known; "
+                        "retry it with the same event id"
+                    )
+            raise
+        finally:
+            for job in group:
+                job.settle()
+
+    async def _commit_into(self, group: list[AppendJob], final: list[AppendJob]) -> None:
         try:
             async with self._connection() as conn:
                 await commit_group(conn, self._group_sql, group)
-        except asyncio.CancelledError:
-            # The committing task was cancelled (the event loop shutting down): its
-            # callers must not wait forever. Whether the group committed is unknown.
-            for job in group:
-                job.outcome = BackendUnavailableError(
-                    "postgresql append interrupted before its outcome was known; "
-                    "retry it with the same event id"
-                )
-                job.settle()
-            raise
+                final.extend(group)
+            return
         except Exception:
-            # Rolled back (an event id already stored, a deadlock) or lost with its
-            # connection (maybe after committing): each append is run again on its
-            # own, looking its ids up first and retried on a new connection, so a
-            # committed one is answered from storage, not stored twice.
-            for job in group:
-                try:
-                    await self._with_retry(self._commit_alone(job))
-                except StoreClosedError:
-                    job.outcome = StoreClosedError(
-                        "postgresql store closed while this append was in flight; it may "
-                        "or may not be stored: retry it with the same event id"
-                    )
-                except Exception as exc:
-                    job.outcome = exc
+            final.clear()  # rolled back, or lost with its connection: nothing is known
+        # Rolled back (an event id already stored, a deadlock) or lost with its
+        # connection (maybe after committing): each append is run again on its own,
+        # looking its ids up first and retried on a new connection, so a committed
+        # one is answered from storage, not stored twice.
         for job in group:
-            job.settle()
+            try:
+                await self._with_retry(self._commit_alone(job))
+            except StoreClosedError:
+                job.outcome = StoreClosedError(
+                    "postgresql store closed while this append was in flight; it may "
+                    "or may not be stored: retry it with the same event id"
+                )
+            except Exception as exc:
+                job.outcome = exc
+            final.append(job)
 
     # -- reads and deletes ---------------------------------------------------------
 
@@ -335,19 +344,16 @@ class PostgresEventStore(SQLEventStore):
         texts = verbatim_texts(envelopes, event_jsons)
         sessions = [None if e.session_id is None else str(e.session_id) for e in envelopes]
         ids = [str(e.event_id) for e in envelopes]
-        attempts = 0
+        unsure: list[int] = []  # the transaction of an attempt that lost its COMMIT's reply
 
         async def store(conn: asyncpg.Connection) -> None:
-            nonlocal attempts
-            attempts += 1
+            if unsure and await self._committed(conn, unsure.pop()):
+                return  # the earlier attempt did commit; only its reply was lost
             async with conn.transaction(isolation="read_committed"):
+                xid = await conn.fetchval(self._sql.xid)
                 rows = await conn.fetch(self._group_sql.lock_one, run)
                 last = rows[0][1]
                 if last != expected_seq:
-                    # A retry after a lost acknowledgement finds its own import
-                    # committed: the same ids at the same seqs. That is success.
-                    if attempts > 1 and await self._imported(conn, run, envelopes, ids):
-                        return
                     raise ConcurrencyError(
                         run_id=run_id, expected_seq=expected_seq, actual_seq=last
                     )
@@ -369,38 +375,48 @@ class PostgresEventStore(SQLEventStore):
                     raise IdempotencyConflictError(
                         f"run {run}: a copied event id is already stored at another seq"
                     ) from exc
+                unsure.append(xid)
+            unsure.clear()
 
         await self._with_retry(store)
         self._notifier.notify(run_id)
 
-    async def _imported(
-        self,
-        conn: asyncpg.Connection,
-        run: str,
-        envelopes: Sequence[EventEnvelope],
-        ids: list[str],
-    ) -> bool:
-        """True if the run holds exactly these event ids at these envelopes' seqs."""
-        rows = await conn.fetch(self._sql.ids_between, run, envelopes[0].seq, envelopes[-1].seq)
-        return [(seq, event_id) for seq, event_id in rows] == [
-            (e.seq, i) for e, i in zip(envelopes, ids, strict=True)
-        ]
+    async def _committed(self, conn: asyncpg.Connection, xid: int) -> bool:
+        """Whether transaction ``xid``, whose COMMIT's reply was lost, committed.
+
+        Its server process may not have noticed the lost connection yet: while the
+        transaction is still in progress, wait (it will commit or roll back).
+        """
+        for _ in range(200):
+            status = await conn.fetchval(self._sql.xid_status, xid)
+            if status == "committed":
+                return True
+            if status == "aborted":
+                return False
+            await asyncio.sleep(0.025)
+        raise BackendUnavailableError(
+            f"{self.describe()}: the outcome of a transaction whose connection was lost "
+            f"is still unknown after 5 s (status {status!r})"
+        )
 
     async def _delete_run(self, run_id: RunId) -> int:
-        # What an attempt deleted before its connection was lost. If the retry finds
-        # nothing left, that attempt committed (its acknowledgement was lost), and
-        # its count is the answer.
-        counted: list[int] = []
+        # (transaction, count) of an attempt that lost its COMMIT's reply: if that
+        # transaction committed, its count is the answer.
+        unsure: list[tuple[int, int]] = []
 
         async def delete(conn: asyncpg.Connection) -> int:
+            if unsure:
+                xid, count = unsure.pop()
+                if await self._committed(conn, xid):
+                    return count
             run = str(run_id)
             async with conn.transaction(isolation="read_committed"):
+                xid = await conn.fetchval(self._sql.xid)
                 await conn.execute(self._sql.delete_lock, run)
                 removed = int(await conn.fetchval(self._sql.delete_events, run))
                 await conn.execute(self._sql.delete_run, run)
-                counted.append(removed)
-            if removed == 0 and len(counted) > 1:
-                return max(counted)
+                unsure.append((xid, removed))
+            unsure.clear()
             return removed
 
         removed = await self._with_retry(delete)

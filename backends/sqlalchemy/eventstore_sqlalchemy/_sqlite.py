@@ -275,16 +275,19 @@ class SQLiteEventStore(SQLEventStore):
     async def _do_close(self) -> None:
         self._notifier.notify_all()
         workers = [w for w in (self._writer, self._reader) if w is not None]
-        # Both threads are told first, so a close() cancelled while it waits for one
-        # still ends the other; each finishes the jobs it has accepted.
+        self._writer = self._reader = None
+        # Each thread finishes the jobs it has accepted, then ends; the waiting for
+        # that runs to its end even if close() is cancelled.
         for worker in workers:
             worker.request_stop()
+        await self._release_surely(self._release(workers))
+
+    async def _release(self, workers: list[SQLiteWorker]) -> None:
         try:
             for worker in workers:
                 await worker.stop()
         finally:
-            self._writer = self._reader = None
-            await asyncio.shield(self._close_engine())
+            await self._close_engine()
 
     def _workers(self) -> tuple[SQLiteWorker, SQLiteWorker]:
         if self._writer is None or self._reader is None:

@@ -10,10 +10,11 @@ import asyncpg
 import pytest
 from _pg_proxy import LostAckProxy
 from _sql_support import connect_kwargs, create_database, drop_database, with_options
+from eventstore_sqlalchemy import PostgresEventStore
 from sqlalchemy.engine import make_url
 
 import eventstore
-from eventstore import EventEnvelope, RunId, StoreClosedError, TextDelta
+from eventstore import BackendUnavailableError, EventEnvelope, RunId, StoreClosedError, TextDelta
 
 
 def _delta(run_id: RunId, index: int) -> TextDelta:
@@ -148,3 +149,40 @@ def test_appends_under_repeatable_read_default_isolation(postgres_server: str) -
         assert collections.Counter(type(r).__name__ for r in results) == {"EventEnvelope": 100}
     finally:
         drop_database(postgres_server, database)
+
+
+def test_cancelled_committer_answers_its_callers(
+    postgres_url: str, postgres_database: str, postgres_prefix: str
+) -> None:
+    # What the event loop shutting down does to the store's committer tasks.
+    async def scenario() -> list[BaseException | EventEnvelope]:
+        run_id = RunId.new()
+        async with eventstore.open_store(postgres_url) as store:
+            assert isinstance(store, PostgresEventStore)
+            await store.append(_delta(run_id, 0))
+            blocker = await asyncpg.connect(**connect_kwargs(postgres_database))
+            try:
+                blocking = blocker.transaction()
+                await blocking.start()
+                await blocker.execute(
+                    f"SELECT 1 FROM {postgres_prefix}runs WHERE run_id = $1 FOR UPDATE",
+                    str(run_id),
+                )
+                first = asyncio.create_task(store.append(_delta(run_id, 1)))
+                await asyncio.sleep(0.1)
+                queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in (2, 3)]
+                await asyncio.sleep(0.1)
+                assert store._tasks, "the queued appends have a committer task"
+                for task in list(store._tasks):
+                    task.cancel()
+                done, pending = await asyncio.wait(queued, timeout=10)
+                assert not pending, "a caller of a cancelled committer was never answered"
+                await blocking.rollback()
+                await first
+                return [task.exception() or task.result() for task in done]
+            finally:
+                await blocker.close()
+
+    for outcome in asyncio.run(scenario()):
+        assert isinstance(outcome, BackendUnavailableError), outcome
+        assert "interrupted" in str(outcome)
