@@ -1,8 +1,10 @@
-"""A TCP proxy in front of PostgreSQL that can lose a COMMIT's acknowledgement.
+"""A TCP proxy in front of PostgreSQL that can lose a COMMIT or its acknowledgement.
 
-Armed, it forwards the next ``COMMIT`` a client sends, withholds the server's reply
-and cuts both sides: the transaction is committed on the server and the client sees
-its connection die. That is the lost acknowledgement a retry has to get right.
+Armed, it cuts both sides at the next ``COMMIT`` a client sends. By default it
+forwards the COMMIT first and withholds the reply: the transaction is committed on
+the server and the client sees its connection die, the lost acknowledgement a retry
+has to get right. With ``drop_commit`` the COMMIT never arrives and the transaction
+rolls back, which the client cannot tell apart from the first case.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ class LostAckProxy:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
         self.armed = 0  # how many of the next COMMITs lose their acknowledgement
+        self.drop_commit = False  # lose the COMMIT itself instead
         self.cuts = 0  # how many did
+        self.after_cut: asyncio.Event = asyncio.Event()  # set after each cut
         self.port = 0
 
     async def __aenter__(self) -> LostAckProxy:
@@ -51,12 +55,16 @@ class LostAckProxy:
                         self.armed -= 1
                         self.cuts += 1
                         held.set()  # before sending: the reply must not slip through
+                    if losing and self.drop_commit:
+                        break
                     server_w.write(data)
                     await server_w.drain()
                     if losing:
                         await asyncio.sleep(0.2)  # let the server commit
                         break
             cut()
+            if held.is_set():
+                self.after_cut.set()
 
         async def downstream() -> None:
             with contextlib.suppress(OSError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+from typing import Any
 
 import asyncpg
 import pytest
@@ -14,7 +15,14 @@ from eventstore_sqlalchemy import PostgresEventStore
 from sqlalchemy.engine import make_url
 
 import eventstore
-from eventstore import BackendUnavailableError, EventEnvelope, RunId, StoreClosedError, TextDelta
+from eventstore import (
+    BackendUnavailableError,
+    ConcurrencyError,
+    EventEnvelope,
+    RunId,
+    StoreClosedError,
+    TextDelta,
+)
 
 
 def _delta(run_id: RunId, index: int) -> TextDelta:
@@ -186,3 +194,56 @@ def test_cancelled_committer_answers_its_callers(
     for outcome in asyncio.run(scenario()):
         assert isinstance(outcome, BackendUnavailableError), outcome
         assert "interrupted" in str(outcome)
+
+
+def test_lost_commit_is_not_mistaken_for_a_lost_acknowledgement(
+    postgres_url: str, postgres_database: str, postgres_prefix: str
+) -> None:
+    # The COMMIT itself is lost (rolled back), and another client deletes or imports
+    # the same data before the retry: the two calls must not both claim it.
+    parsed = make_url(postgres_database)
+
+    async def scenario() -> tuple[list[int], list[int | BaseException]]:
+        async with LostAckProxy(parsed.host or "127.0.0.1", parsed.port or 5432) as proxy:
+            proxy.drop_commit = True
+            through = parsed.set(port=proxy.port).render_as_string(hide_password=False)
+            url = with_options(through, table_prefix=postgres_prefix)
+            async with (
+                eventstore.open_store(url) as cut,
+                eventstore.open_store(postgres_url) as other,
+            ):
+                run_id = RunId.new()
+                for index in range(5):
+                    await other.append(_delta(run_id, index))
+
+                async def other_after_cut(call: Any) -> int:
+                    await proxy.after_cut.wait()
+                    proxy.after_cut.clear()
+                    return int(await call())
+
+                proxy.armed = 1
+                deleted = await asyncio.gather(
+                    cut.delete_run(run_id),
+                    other_after_cut(lambda: other.delete_run(run_id)),
+                )
+                async with eventstore.open_store("memory://") as source:
+                    copied = RunId.new()
+                    envelopes = [await source.append(_delta(copied, i)) for i in range(3)]
+                proxy.armed = 1
+                imported = await asyncio.gather(
+                    cut.import_envelopes(envelopes),
+                    other_after_cut(lambda: other.import_envelopes(envelopes)),
+                    return_exceptions=True,
+                )
+                assert proxy.cuts == 2
+                assert await other.list_after(copied) == envelopes
+                return list(deleted), list(imported)
+
+    deleted, imported = asyncio.run(scenario())
+    assert sum(deleted) == 5, deleted
+    # One import stored the envelopes; the other found them stored (0 new) or, if it
+    # was the retry that came second, found the run moved on (ConcurrencyError: a
+    # copy is simply run again).
+    counts = [n for n in imported if isinstance(n, int)]
+    assert sum(counts) == 3, imported
+    assert all(isinstance(e, ConcurrencyError) for e in imported if not isinstance(e, int))
