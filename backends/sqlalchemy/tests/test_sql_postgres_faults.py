@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -27,6 +29,24 @@ from eventstore import (
 
 def _delta(run_id: RunId, index: int) -> TextDelta:
     return TextDelta(run_id=run_id, delta=f"{index}")
+
+
+@contextlib.asynccontextmanager
+async def _run_locked(database_url: str, prefix: str, run_id: RunId) -> AsyncIterator[Any]:
+    """Hold the run's counter row from another connection: its appends wait behind it.
+
+    Yields the holding transaction; roll it back to let them through.
+    """
+    blocker = await asyncpg.connect(**connect_kwargs(database_url))
+    try:
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute(
+            f"SELECT 1 FROM {prefix}runs WHERE run_id = $1 FOR UPDATE", str(run_id)
+        )
+        yield holding
+    finally:
+        await blocker.close()
 
 
 async def _store_connections(database_url: str) -> int:
@@ -81,14 +101,7 @@ def test_cancelled_close_answers_every_append_and_releases_connections(
         store = eventstore.open_store(postgres_url)
         await store.open()
         await store.append(_delta(run_id, 0))
-        blocker = await asyncpg.connect(**connect_kwargs(postgres_database))
-        try:
-            # Hold the run's counter row: appends to the run wait behind it.
-            blocking = blocker.transaction()
-            await blocking.start()
-            await blocker.execute(
-                f"SELECT 1 FROM {postgres_prefix}runs WHERE run_id = $1 FOR UPDATE", str(run_id)
-            )
+        async with _run_locked(postgres_database, postgres_prefix, run_id) as blocking:
             first = asyncio.create_task(store.append(_delta(run_id, 1)))  # the caller's own
             await asyncio.sleep(0.1)
             queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in range(2, 6)]
@@ -99,8 +112,6 @@ def test_cancelled_close_answers_every_append_and_releases_connections(
             done, pending = await asyncio.wait([first, *queued], timeout=15)
             assert not pending, "an append was never answered after close() was cancelled"
             return [task.exception() or task.result() for task in done]
-        finally:
-            await blocker.close()
 
     outcomes = asyncio.run(scenario())
     assert len(outcomes) == 5
@@ -168,14 +179,7 @@ def test_cancelled_committer_answers_its_callers(
         async with eventstore.open_store(postgres_url) as store:
             assert isinstance(store, PostgresEventStore)
             await store.append(_delta(run_id, 0))
-            blocker = await asyncpg.connect(**connect_kwargs(postgres_database))
-            try:
-                blocking = blocker.transaction()
-                await blocking.start()
-                await blocker.execute(
-                    f"SELECT 1 FROM {postgres_prefix}runs WHERE run_id = $1 FOR UPDATE",
-                    str(run_id),
-                )
+            async with _run_locked(postgres_database, postgres_prefix, run_id) as blocking:
                 first = asyncio.create_task(store.append(_delta(run_id, 1)))
                 await asyncio.sleep(0.1)
                 queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in (2, 3)]
@@ -188,8 +192,6 @@ def test_cancelled_committer_answers_its_callers(
                 await blocking.rollback()
                 await first
                 return [task.exception() or task.result() for task in done]
-            finally:
-                await blocker.close()
 
     for outcome in asyncio.run(scenario()):
         assert isinstance(outcome, BackendUnavailableError), outcome
