@@ -163,6 +163,10 @@ class EventStore(abc.ABC):
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     #: How many events ``subscribe`` reads per catch-up page.
     subscribe_page_size: ClassVar[int] = 500
+    #: True if the store's connections belong to the event loop it was opened on
+    #: (asyncio drivers): a call from another loop then raises
+    #: :class:`UnsupportedOperationError` instead of failing inside the driver.
+    bound_to_event_loop: ClassVar[bool] = False
 
     def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         if type(max_event_bytes) is not int or max_event_bytes < 1:
@@ -175,6 +179,7 @@ class EventStore(abc.ABC):
         self._open_lock = asyncio.Lock()
         # Resource release that outlives a cancelled close(); later close() calls wait.
         self._cleanup: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop open() ran on
         self._boundaries = {
             name: _ErrorBoundary(self, name)
             for name in ("open", "close", "append", "read", "runs", "delete", "wait")
@@ -205,6 +210,7 @@ class EventStore(abc.ABC):
                     raise StoreClosedError(
                         f"{self.backend_name} store was closed while it was opening"
                     )
+                self._loop = asyncio.get_running_loop()
                 self._is_open = True
         return self
 
@@ -262,6 +268,16 @@ class EventStore(abc.ABC):
                 f"{self.backend_name} store is {state}: use 'async with store:' "
                 "or 'await store.open()'"
             )
+        if self.bound_to_event_loop:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # not in a coroutine: nothing runs here yet
+                return
+            if loop is not self._loop:
+                raise UnsupportedOperationError(
+                    f"{self.backend_name} store was opened on another event loop, and its "
+                    "connections belong to that loop: open one store per event loop"
+                )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.describe()}>"

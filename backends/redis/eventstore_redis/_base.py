@@ -26,6 +26,7 @@ class RedisStoreBase(EventStore):
     """Holds the URL, the options and the two redis-py clients of a Redis store."""
 
     backend_name: ClassVar[str] = "redis"
+    bound_to_event_loop: ClassVar[bool] = True  # redis-py connections belong to one loop
 
     def __init__(self, url: StoreURL, options: RedisOptions) -> None:
         super().__init__(max_event_bytes=options.max_event_bytes)
@@ -65,8 +66,10 @@ class RedisStoreBase(EventStore):
     async def _release(self) -> None:
         clients, self._clients_or_none = self._clients_or_none, None
         if clients is not None:
-            await clients.blocking.aclose()
-            await clients.commands.aclose()
+            try:
+                await clients.blocking.aclose()
+            finally:
+                await clients.commands.aclose()
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
         # redis-py puts host and port in its messages, never the password, but the

@@ -50,6 +50,7 @@ from eventstore import StoreURL
 
 from ._connection import lean_connection_class
 from ._options import RedisOptions
+from ._pool import WaitingConnectionPool
 
 #: Errors that mean "the server cannot be reached or is not serving right now".
 _UNAVAILABLE = (
@@ -197,8 +198,11 @@ def connect(url: StoreURL, options: RedisOptions) -> Clients:
         )
         return Clients(_raw_xrange(commands), blocking, cluster=True)
     extra: dict[str, Any] = {} if options.db is None else {"db": options.db}
-    commands = Redis.from_url(
+    # A caller finding every connection in use waits for one (up to the timeout)
+    # instead of failing at once with "Too many connections" (see _pool).
+    command_pool = WaitingConnectionPool.from_url(
         driver_url,
+        wait_timeout=options.connect_timeout + options.socket_timeout,
         socket_timeout=options.socket_timeout,
         retry=command_retry,
         **_common(options, tls=tls),
@@ -206,13 +210,16 @@ def connect(url: StoreURL, options: RedisOptions) -> Clients:
     )
     # Only the command client: its appends and pages are the hot path (see
     # _connection). The pool creates connections lazily, so none exists yet.
-    pool = commands.connection_pool
-    pool.connection_class = lean_connection_class(pool.connection_class)
-    blocking = Redis.from_url(
-        driver_url,
-        socket_timeout=block_timeout,
-        retry=no_retry,
-        **_common(options, tls=tls),
-        **extra,
+    command_pool.connection_class = lean_connection_class(command_pool.connection_class)
+    commands = Redis.from_pool(command_pool)
+    blocking = Redis.from_pool(
+        WaitingConnectionPool.from_url(
+            driver_url,
+            wait_timeout=block_timeout + options.connect_timeout,
+            socket_timeout=block_timeout,
+            retry=no_retry,
+            **_common(options, tls=tls),
+            **extra,
+        )
     )
     return Clients(_raw_xrange(commands), blocking, cluster=False)

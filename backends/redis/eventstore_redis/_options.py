@@ -25,6 +25,7 @@ class RedisOptions(StoreOptions):
 
     prefix: str = Field(
         default="eventstore:",
+        min_length=1,
         description="Prefix of every key the store uses; must not contain '{' or '}'.",
     )
     db: int | None = Field(default=None, ge=0, description="Database number (not in cluster).")
@@ -42,9 +43,14 @@ class RedisOptions(StoreOptions):
     )
     legacy_prefix: str = Field(default="run", description="Key prefix of the legacy layout.")
     socket_timeout: float = Field(
-        default=5.0, gt=0, description="Seconds to wait for a reply to a non-blocking command."
+        default=5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds to wait for a reply to a non-blocking command.",
     )
-    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to connect.")
+    connect_timeout: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="Seconds to connect."
+    )
     retries: int = Field(
         default=3,
         ge=0,

@@ -18,6 +18,7 @@ from __future__ import annotations
 __all__ = ["RedisEventStore"]
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -75,6 +76,35 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _RECENT: Final = 1024
 _SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 _APPEND: Final = Script(APPEND_SCRIPT)
+
+def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> RedisOptions:
+    """``opts`` with the database number of the URL path (``redis://host/3``) as ``db``.
+
+    redis-py would let the path silently override ``db`` and ignore a path that is
+    not a number; here either is a ConfigurationError.
+    """
+    if url.scheme == "unix" or url.path in ("", "/"):  # a unix URL's path is the socket
+        return opts
+    match = re.fullmatch(r"/(\d+)/?", url.path)
+    if match is None:
+        raise ConfigurationError(
+            f"redis store {url.redacted!r}: the URL path must be a database number "
+            f"(redis://host:6379/0), not {url.path!r}"
+        )
+    number = int(match.group(1))
+    if cluster:
+        if number != 0:
+            raise ConfigurationError(
+                f"redis store {url.redacted!r}: a cluster has only database 0"
+            )
+        return opts
+    if opts.db is not None and opts.db != number:
+        raise ConfigurationError(
+            f"redis store {url.redacted!r}: database {number} in the URL path and option "
+            f"db={opts.db} disagree"
+        )
+    return opts.model_copy(update={"db": number})
+
 _DELETE: Final = Script(DELETE_SCRIPT)
 _IMPORT: Final = Script(IMPORT_SCRIPT)
 
@@ -116,10 +146,12 @@ class RedisEventStore(RedisStoreBase):
                 f" (use one of {', '.join(sorted(_SCHEMES))})"
             )
         opts = parse_options(RedisOptions, parsed, options, backend=cls.backend_name)
-        if opts.db is not None and parsed.scheme.endswith("+cluster"):
+        cluster = parsed.scheme.endswith("+cluster")
+        if opts.db is not None and cluster:
             raise ConfigurationError(
                 f"redis store {parsed.redacted!r}: option 'db' is not available in a cluster"
             )
+        opts = _with_path_database(parsed, opts, cluster=cluster)
         tls_set = [
             name
             for name in ("tls_ca_file", "tls_cert_file", "tls_key_file")

@@ -60,11 +60,45 @@ def test_options_come_from_query_and_keywords() -> None:
         ("nosuch=1", "unknown option 'nosuch'"),
         ("prefix=a{b}", "prefix"),
         ("max_events_per_run=0", "max_events_per_run"),
+        ("prefix=", "prefix"),
+        ("socket_timeout=inf", "socket_timeout"),
+        ("connect_timeout=nan", "connect_timeout"),
     ],
 )
 def test_bad_options_are_configuration_errors(query: str, needle: str) -> None:
     with pytest.raises(ConfigurationError, match=needle):
         eventstore.open_store(f"redis://:{SECRET}@127.0.0.1/0?{query}")
+
+
+@pytest.mark.parametrize(
+    ("url", "db"),
+    [
+        ("redis://127.0.0.1:6379/3", 3),
+        ("redis://127.0.0.1:6379/3?db=3", 3),
+        ("redis://127.0.0.1:6379?db=4", 4),
+        ("redis://127.0.0.1:6379/", None),
+        ("redis+cluster://127.0.0.1:7000/0", None),
+    ],
+)
+def test_database_from_the_path_or_the_option(url: str, db: int | None) -> None:
+    store = eventstore.open_store(url)
+    assert isinstance(store, RedisEventStore)
+    assert store.options.db == db
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        # redis-py would let the path win silently, or ignore a path that is no number.
+        ("redis://127.0.0.1:6379/0?db=6", "disagree"),
+        ("redis://127.0.0.1:6379/abc", "database number"),
+        ("redis://127.0.0.1:6379/3/extra", "database number"),
+        ("redis+cluster://127.0.0.1:7000/4", "only database 0"),
+    ],
+)
+def test_database_mistakes_are_configuration_errors(url: str, needle: str) -> None:
+    with pytest.raises(ConfigurationError, match=needle):
+        eventstore.open_store(url)
 
 
 def test_legacy_layout_option_gives_the_read_only_store() -> None:

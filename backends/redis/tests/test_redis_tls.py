@@ -22,15 +22,70 @@ def _openssl(directory: Path, *args: str) -> None:
 def _make_certificates(directory: Path) -> None:
     """A CA, and a server certificate it signed for 127.0.0.1 and localhost."""
     (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=eventstore test CA", "-keyout", "ca.key", "-out", "ca.crt")
-    _openssl(directory, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", "server.key", "-out", "server.csr")
-    _openssl(directory, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.crt")
+    _openssl(
+        directory,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=eventstore test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    _openssl(
+        directory,
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    _openssl(
+        directory,
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    )
     # Another CA, which did not sign the server's certificate.
-    _openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=someone else", "-keyout", "other.key", "-out", "other.crt")
+    _openssl(
+        directory,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=someone else",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.crt",
+    )
 
 
 class TLSServer:
@@ -56,11 +111,16 @@ def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TLSServer]:
         server = RedisServer(
             binary,
             certs / "data",
-            "--tls-port", str(tls_port),
-            "--tls-cert-file", str(certs / "server.crt"),
-            "--tls-key-file", str(certs / "server.key"),
-            "--tls-ca-cert-file", str(certs / "ca.crt"),
-            "--tls-auth-clients", "no",
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(certs / "server.crt"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
         )
         try:
             server.start()
@@ -85,7 +145,9 @@ class TestRedisContractOverTLS(StoreContract):
         return lambda: eventstore.open_store(store_url)
 
 
-def test_a_server_certificate_from_another_ca_is_refused(tls_server: TLSServer, prefix: str) -> None:
+def test_a_server_certificate_from_another_ca_is_refused(
+    tls_server: TLSServer, prefix: str
+) -> None:
     async def body() -> None:
         store = eventstore.open_store(tls_server.url(prefix, ca="other.crt"), retries=0)
         with pytest.raises(BackendUnavailableError, match="certificate"):

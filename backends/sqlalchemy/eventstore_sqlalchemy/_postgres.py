@@ -98,6 +98,7 @@ class PostgresEventStore(SQLEventStore):
 
     backend_name: ClassVar[str] = "postgresql"
     dialect: ClassVar[str] = "postgresql"
+    bound_to_event_loop: ClassVar[bool] = True  # so do asyncpg's pool and listener
 
     def __init__(self, target: SQLTarget) -> None:
         super().__init__(target)
