@@ -148,8 +148,7 @@ class BackendSpec:
             path = getattr(self, field_name)
             if path is not None and not _FACTORY_PATH.match(path):
                 raise ConfigurationError(
-                    f"backend {self.name!r}: {field_name} must be 'module:attribute', "
-                    f"got {path!r}"
+                    f"backend {self.name!r}: {field_name} must be 'module:attribute', got {path!r}"
                 )
         try:
             caps = frozenset(Capability(c) for c in self.capabilities)
@@ -315,9 +314,9 @@ class Registry:
         entry = self._schemes.get(parsed.scheme)
         if entry is not None:
             return entry
-        installed = ", ".join(
-            f"{s}:// ({b.spec.name})" for s, b in sorted(self._schemes.items())
-        ) or "none"
+        installed = (
+            ", ".join(f"{s}:// ({b.spec.name})" for s, b in sorted(self._schemes.items())) or "none"
+        )
         message = f"no installed backend serves {parsed.scheme}:// URLs ({parsed.redacted!r})."
         dist = KNOWN_SCHEMES.get(parsed.scheme)
         broken = [f for f in self._failures.values() if dist is None or f.distribution == dist]
@@ -328,7 +327,12 @@ class Registry:
                 f"{failure.error}."
             )
         elif dist is not None:
-            message += f" Install {dist} (pip install {dist})."
+            message += f" Install {dist}."
+        elif broken:
+            # A third party's scheme: we cannot tell which plugin would serve it, so
+            # name every one that failed to load.
+            failed = "; ".join(f"{f.plugin!r} from {f.distribution}: {f.error}" for f in broken)
+            message += f" Plugins that failed to load (one may serve it): {failed}."
         raise ConfigurationError(f"{message} Installed: {installed}.")
 
     def open_store(self, url: str | None = None, **options: Any) -> EventStore:
@@ -387,4 +391,3 @@ def open_store(url: str | None = None, **options: Any) -> EventStore:
     backends and the distribution to install), an unknown option or a bad value.
     """
     return default_registry().open_store(url, **options)
-

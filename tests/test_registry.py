@@ -109,6 +109,22 @@ def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
         registry.open_store("redis://localhost")
 
 
+def test_failed_third_party_plugin_is_named_for_an_unknown_scheme() -> None:
+    registry = es.Registry(load_entry_points=False)
+
+    @es.hookimpl
+    def eventstore_register_backends() -> list[es.BackendSpec]:
+        raise ModuleNotFoundError("No module named 'mydriver'")
+
+    broken = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
+    with pytest.raises(es.ConfigurationError):
+        registry.register(broken, name="mylite", distribution="eventstore-mylite")
+    with pytest.raises(es.ConfigurationError) as caught:
+        registry.open_store("mylite:///tmp/x.db")
+    assert "'mylite' from eventstore-mylite" in str(caught.value)
+    assert "No module named 'mydriver'" in str(caught.value)
+
+
 def test_factory_that_fails_to_import_names_the_backend() -> None:
     registry = es.Registry(load_entry_points=False)
     registry.register(

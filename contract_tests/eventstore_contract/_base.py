@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import eventstore
 from eventstore import Capability, EventStore
 
 from ._coverage import record
@@ -35,10 +36,21 @@ class ContractBase:
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         """Override: a zero-argument callable returning a new unopened store."""
+        self._refuse_store_override()
         raise pytest.UsageError(
             f"{type(self).__name__} must override the store_factory fixture "
             "(a zero-argument callable returning a new unopened store)"
         )
+
+    def _refuse_store_override(self) -> None:
+        owner = next(k for k in type(self).__mro__ if "store" in vars(k))
+        if not owner.__module__.startswith("eventstore_contract"):
+            raise pytest.UsageError(
+                f"{type(self).__name__} overrides the 'store' fixture; override "
+                "'store_factory' instead (a callable returning a new unopened store on the "
+                "same storage): the suite opens each store on the test's own event loop "
+                "and calls the factory again to reopen it"
+            )
 
     @pytest.fixture
     def store_url(self) -> str | None:
@@ -46,14 +58,18 @@ class ContractBase:
         return None
 
     @pytest.fixture
-    def eventstore_backend(self, store_factory: StoreFactory) -> BackendInfo:
+    def eventstore_backend(self, store_factory: StoreFactory, store_url: str | None) -> BackendInfo:
         """The backend's name and capabilities, read from an unopened store."""
+        self._refuse_store_override()
         probe = store_factory()
         if not isinstance(probe, EventStore):
             raise pytest.UsageError(
                 f"store_factory must return an eventstore.EventStore, got {type(probe).__name__}"
             )
-        return BackendInfo(probe.backend_name, frozenset(probe.capabilities))
+        declared = frozenset(probe.capabilities)
+        if store_url is not None:
+            _check_spec_agrees(type(probe), declared, store_url)
+        return BackendInfo(probe.backend_name, declared)
 
     @pytest.fixture
     def eventstore_env(
@@ -102,6 +118,27 @@ class ContractBase:
             yield store
         finally:
             eventstore_env.run(store.close())
+
+
+def _check_spec_agrees(cls: type[EventStore], declared: frozenset[Capability], url: str) -> None:
+    """Fail if the store class and its registered BackendSpec declare different capabilities.
+
+    ``eventstore backends`` shows the spec's; the suite tests the class's. If they
+    differ, users are promised what is not tested, or the other way round.
+    """
+    try:
+        spec = eventstore.default_registry().backend_for(url).spec
+    except eventstore.ConfigurationError:
+        return  # a store built without the registry: nothing to compare
+    if spec.capabilities != declared:
+        only_spec = sorted(c.value for c in spec.capabilities - declared)
+        only_class = sorted(c.value for c in declared - spec.capabilities)
+        pytest.fail(
+            f"{cls.__name__}.capabilities and the registered BackendSpec {spec.name!r} "
+            f"disagree: only the spec declares {only_spec}, only the class {only_class}. "
+            "Declare the same set in both.",
+            pytrace=False,
+        )
 
 
 async def _opened(factory: StoreFactory) -> EventStore:

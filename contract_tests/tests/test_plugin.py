@@ -75,8 +75,12 @@ def test_explicit_paths_are_kept_next_to_the_url_suite(pytester: pytest.Pytester
 
 def _assert_only(result: pytest.RunResult, **expected: int) -> None:
     # The rest of the suite is deselected; its size grows with the contract.
-    outcomes = {k: v for k, v in result.parseoutcomes().items() if k not in {"deselected", "seconds"}}
-    normalized = {k.rstrip("s") if k.endswith("s") and k != "passed" else k: v for k, v in outcomes.items()}
+    outcomes = {
+        k: v for k, v in result.parseoutcomes().items() if k not in {"deselected", "seconds"}
+    }
+    normalized = {
+        k.rstrip("s") if k.endswith("s") and k != "passed" else k: v for k, v in outcomes.items()
+    }
     assert normalized == expected, result.stdout.str()
 
 
@@ -103,6 +107,44 @@ def test_subclass_must_provide_a_store_factory(pytester: pytest.Pytester) -> Non
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
     result.stdout.fnmatch_lines(["*must override the store_factory fixture*"])
+    assert result.ret != pytest.ExitCode.OK
+
+
+def test_overriding_the_store_fixture_says_to_override_store_factory(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        "import pytest, eventstore\n"
+        "from eventstore_contract import StoreContract\n"
+        "class TestOwnStore(StoreContract):\n"
+        "    @pytest.fixture\n"
+        "    def store(self):\n"
+        "        return eventstore.open_store('memory://')\n"
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
+    result.stdout.fnmatch_lines(["*overrides the 'store' fixture; override 'store_factory'*"])
+    assert result.ret != pytest.ExitCode.OK
+
+
+def test_capabilities_of_class_and_spec_must_agree(pytester: pytest.Pytester) -> None:
+    # The class claims less than its registered spec: users would be promised
+    # `durable` (in `eventstore backends`) that the suite never tests.
+    pytester.makepyfile(
+        "import pytest, eventstore\n"
+        "from eventstore.memory import MemoryEventStore\n"
+        "from eventstore_contract import StoreContract\n"
+        "class Modest(MemoryEventStore):\n"
+        "    capabilities = frozenset()\n"
+        "class TestModest(StoreContract):\n"
+        "    @pytest.fixture\n"
+        "    def store_factory(self):\n"
+        "        return Modest\n"
+        "    @pytest.fixture\n"
+        "    def store_url(self):\n"
+        "        return 'memory://'\n"
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
+    result.stdout.fnmatch_lines(["*Modest.capabilities and the registered BackendSpec*disagree*"])
     assert result.ret != pytest.ExitCode.OK
 
 

@@ -9,7 +9,15 @@ from datetime import UTC
 
 import pytest
 
-from eventstore import EventId, EventStore, IdempotencyConflictError, RunId
+from eventstore import (
+    ConcurrencyError,
+    EventId,
+    EventStore,
+    EventTooLargeError,
+    IdempotencyConflictError,
+    RunId,
+    TextDelta,
+)
 
 from .._harness import contract_test
 from .._support import delta, read_all
@@ -32,6 +40,27 @@ class AppendTests:
             assert (await store.append(delta(first, i))).seq == i + 1
             assert (await store.append(delta(second, i))).seq == i + 1
         assert await store.last_seq(first) == await store.last_seq(second) == 5
+
+    @contract_test
+    async def test_sequence_refused_and_retried_appends_use_no_seq(self, store: EventStore) -> None:
+        # An append that is refused, or answered from storage, must not use up a seq:
+        # the next stored event still gets last + 1.
+        run_id = RunId.new()
+        first_id = EventId.new()
+        await store.append(delta(run_id, 0), event_id=first_id)
+        with pytest.raises(ConcurrencyError):
+            await store.append(delta(run_id, 1), expected_seq=5)
+        assert (await store.append(delta(run_id, 0), event_id=first_id)).seq == 1  # a retry
+        with pytest.raises(IdempotencyConflictError):
+            await store.append_batch(
+                [delta(run_id, 2), delta(run_id, 3)], event_ids=[EventId.new(), first_id]
+            )
+        too_big = TextDelta(run_id=run_id, delta="x" * (store.max_event_bytes + 1))
+        with pytest.raises(EventTooLargeError):
+            await store.append(too_big)
+        nxt = await store.append(delta(run_id, 4))
+        assert nxt.seq == 2, f"the next append got seq {nxt.seq}, expected 2: a seq was used up"
+        assert [e.seq for e in await read_all(store, run_id)] == [1, 2]
 
     @contract_test
     async def test_sequence_concurrent_appenders_get_consecutive_seqs(
