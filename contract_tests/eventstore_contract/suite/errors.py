@@ -91,3 +91,25 @@ class ErrorTests:
             pytest.skip("store_url carries no password that could leak")
         for text in (repr(store), str(store), store.describe()):
             assert password not in text
+
+    @contract_test
+    async def test_errors_driver_failures_become_event_store_errors(
+        self, store: EventStore, store_url: str | None
+    ) -> None:
+        # Rule 9: a driver's exception reaches the caller as an EventStoreError with
+        # the cause chained. The suite cannot make every driver fail, so it checks the
+        # hook every failure goes through (the base class raises what it returns).
+        password = StoreURL.parse(store_url).password if store_url else None
+        where = store_url or "the store"
+        for exc in (
+            RuntimeError(f"driver exploded talking to {where}"),
+            ConnectionRefusedError(111, f"Connection refused: {where}"),
+            TimeoutError("timed out"),
+        ):
+            translated = store._translate_error(exc, "append")
+            assert isinstance(translated, EventStoreError), (
+                f"_translate_error turned {exc!r} into {type(translated).__name__}, "
+                "not an EventStoreError"
+            )
+            if password:
+                assert password not in str(translated), "a password reached an error message"
