@@ -12,11 +12,11 @@ With ``--eventstore-url URL`` the whole suite is collected against
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeGuard
 
 import pytest
 
-from eventstore import redact_url
+from eventstore import EventEnvelope, redact_url
 
 from ._coverage import COVERAGE_KEY
 from ._harness import DEFAULT_TIMEOUT, REQUIRES_MARKER, URL_MARKER
@@ -97,3 +97,35 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     tallies = terminalreporter.config.stash.get(COVERAGE_KEY, {})
     for tally in tallies.values():
         terminalreporter.write_line(tally.summary())
+
+
+_ENVELOPE_FIELDS: Final = ("seq", "event_id", "run_id", "session_id", "emitted_at", "event")
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """Name the fields that differ when envelopes (or lists of them) compare unequal.
+
+    pytest's own diff of two envelopes is a long repr cut off before the difference;
+    a backend author needs "seq 3: emitted_at differs" instead.
+    """
+    if op != "==":
+        return None
+    if isinstance(left, EventEnvelope) and isinstance(right, EventEnvelope):
+        pairs, lines = [(left, right)], ["envelopes differ:"]
+    elif _envelope_list(left) and _envelope_list(right):
+        lines = [f"lists of envelopes differ (left {len(left)}, right {len(right)}):"]
+        if len(left) != len(right):
+            lines.append(f"  seqs: {[e.seq for e in left]} != {[e.seq for e in right]}")
+        pairs = list(zip(left, right, strict=False))
+    else:
+        return None
+    for index, (a, b) in enumerate(pairs):
+        for name in _ENVELOPE_FIELDS:
+            mine, theirs = getattr(a, name), getattr(b, name)
+            if mine != theirs:
+                lines.append(f"  [{index}] (seq {a.seq}) {name}: {mine!r} != {theirs!r}")
+    return lines
+
+
+def _envelope_list(value: object) -> TypeGuard[list[EventEnvelope]]:
+    return isinstance(value, list) and all(isinstance(v, EventEnvelope) for v in value)

@@ -197,3 +197,11 @@ def test_profile_resolution(
 def test_unknown_profile_is_refused() -> None:
     with pytest.raises(ValueError, match="quick, ci, thorough"):
         resolve_profile("sloppy")
+
+
+def test_unequal_envelopes_are_explained_field_by_field(pytester: pytest.Pytester) -> None:
+    test = "test_idempotency_retry_returns_stored_envelope"
+    _contract_file(pytester, 'BROKEN["duplicate_on_retry"].store')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", test)
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*[[]0] (seq *) seq: * != 1", "*[[]0] (seq *) emitted_at: *"])
