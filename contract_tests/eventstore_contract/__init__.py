@@ -26,16 +26,44 @@ __all__ = [
     "run_suite",
 ]
 
-from ._harness import (
-    BackendInfo,
-    ContractEnv,
-    StoreFactory,
-    contract_test,
-    needs_store_url,
-    requires,
-)
-from ._profiles import PROFILES
-from ._runner import run_suite
-from .suite import StoreContract
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._harness import (
+        BackendInfo,
+        ContractEnv,
+        StoreFactory,
+        contract_test,
+        needs_store_url,
+        requires,
+    )
+    from ._profiles import PROFILES
+    from ._runner import run_suite
+    from .suite import StoreContract
 
 __version__ = "0.1.0"
+
+# Imported on first use, not here: `eventstore check` imports this package to find
+# run_suite, and a suite module imported before pytest starts could not have its
+# asserts rewritten (failures would show no detail).
+_WHERE: dict[str, str] = {
+    "BackendInfo": "._harness",
+    "ContractEnv": "._harness",
+    "StoreFactory": "._harness",
+    "contract_test": "._harness",
+    "needs_store_url": "._harness",
+    "requires": "._harness",
+    "PROFILES": "._profiles",
+    "run_suite": "._runner",
+    "StoreContract": ".suite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventstore_contract' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -126,26 +126,49 @@ def test_overriding_the_store_fixture_says_to_override_store_factory(
     assert result.ret != pytest.ExitCode.OK
 
 
-def test_capabilities_of_class_and_spec_must_agree(pytester: pytest.Pytester) -> None:
-    # The class claims less than its registered spec: users would be promised
-    # `durable` (in `eventstore backends`) that the suite never tests.
-    pytester.makepyfile(
-        "import pytest, eventstore\n"
-        "from eventstore.memory import MemoryEventStore\n"
-        "from eventstore_contract import StoreContract\n"
-        "class Modest(MemoryEventStore):\n"
-        "    capabilities = frozenset()\n"
-        "class TestModest(StoreContract):\n"
-        "    @pytest.fixture\n"
-        "    def store_factory(self):\n"
-        "        return Modest\n"
-        "    @pytest.fixture\n"
-        "    def store_url(self):\n"
-        "        return 'memory://'\n"
-    )
+_SPEC_CASE = """
+import pytest, eventstore
+from eventstore import Capability
+from eventstore.memory import MemoryEventStore as _Memory
+from eventstore_contract import StoreContract
+
+class {name}(_Memory):
+    capabilities = {capabilities}
+
+class TestStore(StoreContract):
+    @pytest.fixture
+    def store_factory(self):
+        return {name}
+
+    @pytest.fixture
+    def store_url(self):
+        return "memory://"
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "capabilities"),
+    [
+        # The class the spec's factory names claims less than the spec: users would
+        # be promised capabilities (in `eventstore backends`) the suite never tests.
+        ("MemoryEventStore", "frozenset()"),
+        # A variant class may claim less than the spec, never more.
+        ("Variant", "_Memory.capabilities | {Capability.DURABLE}"),
+    ],
+)
+def test_capabilities_of_class_and_spec_must_agree(
+    pytester: pytest.Pytester, name: str, capabilities: str
+) -> None:
+    pytester.makepyfile(_SPEC_CASE.format(name=name, capabilities=capabilities))
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
-    result.stdout.fnmatch_lines(["*Modest.capabilities and the registered BackendSpec*disagree*"])
+    result.stdout.fnmatch_lines([f"*{name}.capabilities and the registered BackendSpec*disagree*"])
     assert result.ret != pytest.ExitCode.OK
+
+
+def test_a_variant_class_may_claim_less_than_its_spec(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(_SPEC_CASE.format(name="ReadOnlyVariant", capabilities="frozenset()"))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "limit")
+    assert result.ret == pytest.ExitCode.OK
 
 
 def test_expected_failure_that_fails_is_xfailed(pytester: pytest.Pytester) -> None:
@@ -205,3 +228,16 @@ def test_unequal_envelopes_are_explained_field_by_field(pytester: pytest.Pyteste
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", test)
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*[[]0] (seq *) seq: * != 1", "*[[]0] (seq *) emitted_at: *"])
+
+
+def test_importing_the_package_imports_no_suite_module() -> None:
+    # `eventstore check` imports the package to find run_suite; a suite module
+    # imported before pytest starts could not have its asserts rewritten.
+    code = (
+        "import sys, eventstore_contract\n"
+        "eventstore_contract.run_suite\n"
+        "loaded = [m for m in sys.modules if m.startswith('eventstore_contract.')]\n"
+        "assert loaded == ['eventstore_contract._runner'], loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
