@@ -20,6 +20,7 @@ from eventstore import (
 
 from ._client import Clients, connect, is_unavailable
 from ._options import RedisOptions
+from ._pool import WaitingConnectionPool
 
 
 class RedisStoreBase(EventStore):
@@ -66,6 +67,16 @@ class RedisStoreBase(EventStore):
     async def _release(self) -> None:
         clients, self._clients_or_none = self._clients_or_none, None
         if clients is not None:
+            pools = [
+                getattr(c, "connection_pool", None) for c in (clients.commands, clients.blocking)
+            ]
+            for pool in pools:
+                if isinstance(pool, WaitingConnectionPool):
+                    pool.refuse_waiters()
+            # Reads in flight finish first: disconnected under them, they would
+            # reconnect (retry policy) after the close. Blocking reads do not retry.
+            if isinstance(pools[0], WaitingConnectionPool):
+                await pools[0].drain(self.options.socket_timeout)
             try:
                 await clients.blocking.aclose()
             finally:

@@ -77,6 +77,7 @@ _RECENT: Final = 1024
 _SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 _APPEND: Final = Script(APPEND_SCRIPT)
 
+
 def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> RedisOptions:
     """``opts`` with the database number of the URL path (``redis://host/3``) as ``db``.
 
@@ -94,9 +95,7 @@ def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> 
     number = int(match.group(1))
     if cluster:
         if number != 0:
-            raise ConfigurationError(
-                f"redis store {url.redacted!r}: a cluster has only database 0"
-            )
+            raise ConfigurationError(f"redis store {url.redacted!r}: a cluster has only database 0")
         return opts
     if opts.db is not None and opts.db != number:
         raise ConfigurationError(
@@ -104,6 +103,7 @@ def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> 
             f"db={opts.db} disagree"
         )
     return opts.model_copy(update={"db": number})
+
 
 _DELETE: Final = Script(DELETE_SCRIPT)
 _IMPORT: Final = Script(IMPORT_SCRIPT)
