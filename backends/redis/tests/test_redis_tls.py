@@ -19,73 +19,31 @@ def _openssl(directory: Path, *args: str) -> None:
     subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
 
+def _self_signed_ca(directory: Path, name: str, subject: str) -> None:
+    """``<name>.key`` and ``<name>.crt``: a CA certificate signed by itself."""
+    _openssl(
+        directory,
+        *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+        *("-subj", subject, "-keyout", f"{name}.key", "-out", f"{name}.crt"),
+    )
+
+
 def _make_certificates(directory: Path) -> None:
     """A CA, and a server certificate it signed for 127.0.0.1 and localhost."""
     (directory / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    _self_signed_ca(directory, "ca", "/CN=eventstore test CA")
     _openssl(
         directory,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=eventstore test CA",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
+        *("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1"),
+        *("-keyout", "server.key", "-out", "server.csr"),
     )
     _openssl(
         directory,
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    _openssl(
-        directory,
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "san.cnf",
-        "-out",
-        "server.crt",
+        *("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key"),
+        *("-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.crt"),
     )
     # Another CA, which did not sign the server's certificate.
-    _openssl(
-        directory,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=someone else",
-        "-keyout",
-        "other.key",
-        "-out",
-        "other.crt",
-    )
+    _self_signed_ca(directory, "other", "/CN=someone else")
 
 
 class TLSServer:

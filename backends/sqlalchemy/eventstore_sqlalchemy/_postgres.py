@@ -344,43 +344,69 @@ class PostgresEventStore(SQLEventStore):
         run = str(run_id)
         texts = verbatim_texts(envelopes, event_jsons)
         sessions = [None if e.session_id is None else str(e.session_id) for e in envelopes]
-        ids = [str(e.event_id) for e in envelopes]
-        unsure: list[int] = []  # the transaction of an attempt that lost its COMMIT's reply
 
         async def store(conn: asyncpg.Connection) -> None:
-            if unsure and await self._committed(conn, unsure.pop()):
-                return  # the earlier attempt did commit; only its reply was lost
+            rows = await conn.fetch(self._group_sql.lock_one, run)
+            last = rows[0][1]
+            if last != expected_seq:
+                raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
+            try:
+                await conn.execute(
+                    self._sql.import_rows,
+                    run,
+                    [e.seq for e in envelopes],
+                    [str(e.event_id) for e in envelopes],
+                    [type_column(e.event.event_type) for e in envelopes],
+                    texts,
+                    sessions,
+                    [to_micros(e.emitted_at) for e in envelopes],
+                    envelopes[-1].seq,
+                    sessions[-1],
+                    self._sql.channel,
+                )
+            except asyncpg.UniqueViolationError as exc:
+                raise IdempotencyConflictError(
+                    f"run {run}: a copied event id is already stored at another seq"
+                ) from exc
+
+        await self._transact_once(store)
+        self._notifier.notify(run_id)
+
+    async def _delete_run(self, run_id: RunId) -> int:
+        async def delete(conn: asyncpg.Connection) -> int:
+            run = str(run_id)
+            await conn.execute(self._sql.delete_lock, run)
+            removed = int(await conn.fetchval(self._sql.delete_events, run))
+            await conn.execute(self._sql.delete_run, run)
+            return removed
+
+        removed = await self._transact_once(delete)
+        self._notifier.notify(run_id)
+        return removed
+
+    async def _transact_once(self, body: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
+        """Run ``body`` in one transaction, retried on a lost connection, in effect once.
+
+        A retry after a lost COMMIT acknowledgement must not do the work again nor
+        judge by what it finds (another client may have done the same meanwhile): it
+        asks the server whether the earlier attempt's transaction committed, and if
+        so returns that attempt's result.
+        """
+        unsure: list[tuple[int, _T]] = []  # (transaction id, result) awaiting COMMIT
+
+        async def attempt(conn: asyncpg.Connection) -> _T:
+            if unsure:
+                xid, result = unsure.pop()
+                if await self._committed(conn, xid):
+                    return result
             async with conn.transaction(isolation="read_committed"):
                 xid = await conn.fetchval(self._sql.xid)
-                rows = await conn.fetch(self._group_sql.lock_one, run)
-                last = rows[0][1]
-                if last != expected_seq:
-                    raise ConcurrencyError(
-                        run_id=run_id, expected_seq=expected_seq, actual_seq=last
-                    )
-                try:
-                    await conn.execute(
-                        self._sql.import_rows,
-                        run,
-                        [e.seq for e in envelopes],
-                        ids,
-                        [type_column(e.event.event_type) for e in envelopes],
-                        texts,
-                        sessions,
-                        [to_micros(e.emitted_at) for e in envelopes],
-                        envelopes[-1].seq,
-                        sessions[-1],
-                        self._sql.channel,
-                    )
-                except asyncpg.UniqueViolationError as exc:
-                    raise IdempotencyConflictError(
-                        f"run {run}: a copied event id is already stored at another seq"
-                    ) from exc
-                unsure.append(xid)
+                result = await body(conn)
+                unsure.append((xid, result))
             unsure.clear()
+            return result
 
-        await self._with_retry(store)
-        self._notifier.notify(run_id)
+        return await self._with_retry(attempt)
 
     async def _committed(self, conn: asyncpg.Connection, xid: int) -> bool:
         """Whether transaction ``xid``, whose COMMIT's reply was lost, committed.
@@ -399,30 +425,6 @@ class PostgresEventStore(SQLEventStore):
             f"{self.describe()}: the outcome of a transaction whose connection was lost "
             f"is still unknown after 5 s (status {status!r})"
         )
-
-    async def _delete_run(self, run_id: RunId) -> int:
-        # (transaction, count) of an attempt that lost its COMMIT's reply: if that
-        # transaction committed, its count is the answer.
-        unsure: list[tuple[int, int]] = []
-
-        async def delete(conn: asyncpg.Connection) -> int:
-            if unsure:
-                xid, count = unsure.pop()
-                if await self._committed(conn, xid):
-                    return count
-            run = str(run_id)
-            async with conn.transaction(isolation="read_committed"):
-                xid = await conn.fetchval(self._sql.xid)
-                await conn.execute(self._sql.delete_lock, run)
-                removed = int(await conn.fetchval(self._sql.delete_events, run))
-                await conn.execute(self._sql.delete_run, run)
-                unsure.append((xid, removed))
-            unsure.clear()
-            return removed
-
-        removed = await self._with_retry(delete)
-        self._notifier.notify(run_id)
-        return removed
 
     # -- live subscribe ------------------------------------------------------------
 
