@@ -16,6 +16,7 @@ __all__ = [
     "URL_MARKER",
     "StoreFactory",
     "contract_test",
+    "hang_message",
     "needs_store_url",
     "requires",
 ]
@@ -31,6 +32,8 @@ import pytest
 from hypothesis import settings
 
 from eventstore import Capability, EventStore
+
+from ._support import hang_notes
 
 _T = TypeVar("_T")
 
@@ -93,18 +96,25 @@ class ContractEnv:
         return self.runner.run(_guarded(coro, self.timeout))
 
 
+def hang_message(seconds: float, notes: list[str]) -> str:
+    """What the time guard reports: a hang, and what was being awaited when it fired."""
+    detail = "".join(f"\n  - {note}" for note in notes)
+    return (
+        f"did not finish within {seconds:g}s: the store hung (an event never arrived, "
+        "or a lock was never released); raise --eventstore-timeout if the backend is "
+        f"merely slow{detail}"
+    )
+
+
 async def _guarded(coro: Coroutine[Any, Any, _T], seconds: float) -> _T:
-    try:
-        async with asyncio.timeout(seconds):
-            return await coro
-    except TimeoutError:
-        # A hang is how many subscribe and concurrency bugs show up; name it as one
-        # instead of leaving the suite to block forever.
-        pytest.fail(
-            f"did not finish within {seconds:g}s: the store hung (an event never "
-            "arrived, or a lock was never released); raise --eventstore-timeout if "
-            "the backend is merely slow"
-        )
+    with hang_notes() as notes:
+        try:
+            async with asyncio.timeout(seconds):
+                return await coro
+        except TimeoutError:
+            # A hang is how many subscribe and concurrency bugs show up; name it as
+            # one instead of leaving the suite to block forever.
+            pytest.fail(hang_message(seconds, notes))
 
 
 def contract_test(

@@ -5,13 +5,18 @@ from __future__ import annotations
 __all__ = [
     "delta",
     "golden_events",
+    "hang_notes",
+    "note_stalled_stream",
     "read_all",
     "started",
     "take",
 ]
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,6 +31,50 @@ from eventstore import (
     TextDelta,
     decode_event,
 )
+
+# What the test was waiting for when its time guard fired: the guard's failure message
+# lists these, so a lost event reads "delivered seqs 1-3" rather than a bare hang.
+_hang_notes: ContextVar[list[str] | None] = ContextVar(
+    "eventstore_contract_hang_notes", default=None
+)
+
+
+@contextmanager
+def hang_notes() -> Iterator[list[str]]:
+    """Collect :func:`note_stalled_stream` notes made in this context (one test body)."""
+    notes: list[str] = []
+    token = _hang_notes.set(notes)
+    try:
+        yield notes
+    finally:
+        _hang_notes.reset(token)
+
+
+def _seq_ranges(seqs: Sequence[int]) -> str:
+    if not seqs:
+        return "none"
+    parts: list[str] = []
+    start = prev = seqs[0]
+    for seq in [*seqs[1:], None]:
+        if seq is not None and seq == prev + 1:
+            prev = seq
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if seq is not None:
+            start = prev = seq
+    return ", ".join(parts)
+
+
+def note_stalled_stream(received: Sequence[EventEnvelope], wanted: int | None) -> None:
+    """Record, for the time guard's message, what a stalled subscription had delivered."""
+    notes = _hang_notes.get()
+    if notes is None:
+        return
+    of = "" if wanted is None else f" of the {wanted} awaited"
+    notes.append(
+        f"a subscription had delivered {len(received)} envelope(s){of}, "
+        f"seqs {_seq_ranges([e.seq for e in received])}, and was waiting for the next"
+    )
 
 
 def delta(run_id: RunId, index: int) -> TextDelta:
@@ -62,8 +111,12 @@ async def read_all(store: EventStore, run_id: RunId, *, page: int = 1000) -> lis
 async def take(stream: AsyncIterator[EventEnvelope], count: int) -> list[EventEnvelope]:
     """The next ``count`` envelopes of ``stream``."""
     out: list[EventEnvelope] = []
-    while len(out) < count:
-        out.append(await anext(stream))
+    try:
+        while len(out) < count:
+            out.append(await anext(stream))
+    except asyncio.CancelledError:
+        note_stalled_stream(out, count)
+        raise
     return out
 
 

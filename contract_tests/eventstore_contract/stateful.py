@@ -46,7 +46,8 @@ from eventstore import (
 )
 
 from . import strategies
-from ._harness import DEFAULT_TIMEOUT, StoreFactory
+from ._harness import DEFAULT_TIMEOUT, StoreFactory, hang_message
+from ._support import hang_notes, take
 
 _T = TypeVar("_T")
 #: Most runs one machine keeps; a few runs already exercise isolation between runs.
@@ -141,8 +142,12 @@ class StoreStateMachine(RuleBasedStateMachine):
         """Run ``coro`` on this machine's loop, under the time guard."""
 
         async def guarded() -> _T:
-            async with asyncio.timeout(self.timeout):
-                return await coro
+            with hang_notes() as notes:
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        return await coro
+                except TimeoutError as exc:
+                    raise TimeoutError(hang_message(self.timeout, notes)) from exc
 
         return self.runner.run(guarded())
 
@@ -304,10 +309,8 @@ class StoreStateMachine(RuleBasedStateMachine):
 
         async def catch_up() -> list[EventEnvelope]:
             stream = self.store.subscribe(run_id, after)
-            received: list[EventEnvelope] = []
             try:
-                while len(received) < len(expected) - after:
-                    received.append(await anext(stream))
+                received = await take(stream, len(expected) - after)
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]
             return received

@@ -135,6 +135,13 @@ class DropsDuringCatchUpStore(MemoryEventStore):
                 await self._wait_for_append(run_id, last, 0)
 
 
+class LosesWakeUpsStore(MemoryEventStore):
+    """Never wakes a live subscriber: it catches up, then waits forever."""
+
+    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
+        await asyncio.Event().wait()
+
+
 class Broken(NamedTuple):
     """A broken backend and the suite test named after the rule it breaks."""
 
@@ -163,6 +170,7 @@ BROKEN: dict[str, Broken] = {
         SkipsCorruptStore, "test_corruption_raises_corrupt_event_error_naming_run_and_position"
     ),
     "events_out_of_order": Broken(OutOfOrderStore, "test_read_returns_events_in_seq_order"),
+    "live_wake_ups_lost": Broken(LosesWakeUpsStore, "test_subscribe_live_delivers_new_events"),
     "subscribe_drops_events_during_catch_up": Broken(
         DropsDuringCatchUpStore, "test_subscribe_events_appended_during_catch_up_are_not_lost"
     ),

@@ -19,7 +19,7 @@ from eventstore import Capability, EventEnvelope, EventStore, RunCompleted, RunI
 from eventstore import FinishReason as Reason
 
 from .._harness import contract_test, requires
-from .._support import delta, read_all, take
+from .._support import delta, note_stalled_stream, read_all, take
 
 
 async def _drain(stream: AsyncIterator[EventEnvelope]) -> list[EventEnvelope]:
@@ -181,16 +181,21 @@ class SubscribeTests:
                 with contextlib.suppress(Exception):
                     await _closing(stream)
         expected = await read_all(store, run_id)
-        assert all(result == expected for result in results)
+        for index, result in enumerate(results):
+            assert result == expected, f"subscriber {index} of {len(results)} saw another log"
 
 
 async def _collect(stream: AsyncIterator[EventEnvelope], most: int) -> list[EventEnvelope]:
     # Bounded: a subscription that never ends would otherwise grow the list forever
     # without ever suspending, out of reach of the time guard.
     out: list[EventEnvelope] = []
-    async for envelope in stream:
-        out.append(envelope)
-        if len(out) > most:
-            await _closing(stream)
-            raise AssertionError(f"until_terminal subscription went on past {most} envelopes")
+    try:
+        async for envelope in stream:
+            out.append(envelope)
+            if len(out) > most:
+                await _closing(stream)
+                raise AssertionError(f"until_terminal subscription went on past {most} envelopes")
+    except asyncio.CancelledError:
+        note_stalled_stream(out, None)
+        raise
     return out
