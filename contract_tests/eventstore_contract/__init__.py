@@ -5,7 +5,7 @@ Two ways to run it:
 - ``pytest --eventstore-url URL`` (or :func:`run_suite`) runs it against any
   installed backend;
 - a backend's own tests subclass :class:`StoreContract` and override the
-  ``store_factory`` fixture.
+  ``store_factory`` fixture (or only ``store``, which skips the reopening tests).
 
 :mod:`eventstore_contract.strategies` holds hypothesis strategies for every event
 variant and for whole runs; :mod:`eventstore_contract.stateful` the state machine

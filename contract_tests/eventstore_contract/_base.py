@@ -31,26 +31,24 @@ class ContractBase:
     is called (calling it again is how the durability tests "reopen"); ``store_url``
     is the URL other processes open for the multi-process tests (``None`` skips
     them).
+
+    A class may instead override ``store`` (the contract's "provide a ``store``
+    fixture") to return one new *unopened* store per test: the suite opens it on the
+    test's event loop and closes it afterwards. Tests that must reopen the store
+    (durability, the state machine) then cannot run; they are skipped and counted in
+    the summary line as "store_factory not given".
     """
 
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         """Override: a zero-argument callable returning a new unopened store."""
-        self._refuse_store_override()
+        if _provides_own_store(type(self)):
+            return _no_factory
         raise pytest.UsageError(
-            f"{type(self).__name__} must override the store_factory fixture "
-            "(a zero-argument callable returning a new unopened store)"
+            f"{type(self).__name__} must override the store_factory fixture (a "
+            "zero-argument callable returning a new unopened store on the same storage) "
+            "or the store fixture (a new unopened store)"
         )
-
-    def _refuse_store_override(self) -> None:
-        owner = next(k for k in type(self).__mro__ if "store" in vars(k))
-        if not owner.__module__.startswith("eventstore_contract"):
-            raise pytest.UsageError(
-                f"{type(self).__name__} overrides the 'store' fixture; override "
-                "'store_factory' instead (a callable returning a new unopened store on the "
-                "same storage): the suite opens each store on the test's own event loop "
-                "and calls the factory again to reopen it"
-            )
 
     @pytest.fixture
     def store_url(self) -> str | None:
@@ -58,13 +56,20 @@ class ContractBase:
         return None
 
     @pytest.fixture
-    def eventstore_backend(self, store_factory: StoreFactory, store_url: str | None) -> BackendInfo:
+    def eventstore_backend(
+        self, request: pytest.FixtureRequest, store_url: str | None
+    ) -> BackendInfo:
         """The backend's name and capabilities, read from an unopened store."""
-        self._refuse_store_override()
-        probe = store_factory()
+        own_store = _provides_own_store(type(self))
+        probe: object = (
+            request.getfixturevalue("store")
+            if own_store
+            else request.getfixturevalue("store_factory")()
+        )
         if not isinstance(probe, EventStore):
+            source = "the store fixture" if own_store else "store_factory"
             raise pytest.UsageError(
-                f"store_factory must return an eventstore.EventStore, got {type(probe).__name__}"
+                f"{source} must return an eventstore.EventStore, got {type(probe).__name__}"
             )
         declared = frozenset(probe.capabilities)
         if store_url is not None:
@@ -85,12 +90,16 @@ class ContractBase:
             request.node.get_closest_marker(URL_MARKER) is not None
             and request.getfixturevalue("store_url") is None
         )
+        missing_factory = (
+            _provides_own_store(type(self)) and "store_factory" in request.fixturenames
+        )
         record(
             request.config,
             backend=eventstore_backend.name,
             capabilities=eventstore_backend.capabilities,
             required=required,
             missing_url=missing_url,
+            missing_factory=missing_factory,
         )
         missing = sorted(required - eventstore_backend.capabilities)
         if missing:
@@ -103,10 +112,28 @@ class ContractBase:
                 f"backend {eventstore_backend.name!r}: no store_url fixture given, "
                 "so other processes cannot open the store"
             )
+        if missing_factory:
+            pytest.skip(
+                f"backend {eventstore_backend.name!r}: {type(self).__name__} provides a "
+                "store fixture but no store_factory, so the suite cannot reopen the store"
+            )
         profile = resolve_profile(request.config.getoption("eventstore_profile", None))
         timeout = float(request.config.getoption("eventstore_timeout", None) or DEFAULT_TIMEOUT)
         with asyncio.Runner() as runner:
-            yield ContractEnv(runner, timeout, suite_settings(profile), eventstore_backend)
+            env = ContractEnv(runner, timeout, suite_settings(profile), eventstore_backend)
+            own: object = (
+                request.getfixturevalue("store") if _provides_own_store(type(self)) else None
+            )
+            if not isinstance(own, EventStore) or own.is_open:
+                yield env
+                return
+            # The class's own store arrives unopened: open it on this test's loop,
+            # where the test will use it.
+            env.run(own.open())
+            try:
+                yield env
+            finally:
+                env.run(own.close())
 
     @pytest.fixture
     def store(
@@ -118,6 +145,17 @@ class ContractBase:
             yield store
         finally:
             eventstore_env.run(store.close())
+
+
+def _provides_own_store(cls: type) -> bool:
+    """True when a subclass outside the suite overrides the ``store`` fixture."""
+    owner = next(k for k in cls.__mro__ if "store" in vars(k))
+    return not owner.__module__.startswith("eventstore_contract")
+
+
+def _no_factory() -> EventStore:
+    # Tests that would call it are skipped before their body runs.
+    raise pytest.UsageError("this test class provides a store fixture, not a store_factory")
 
 
 def _check_spec_agrees(cls: type[EventStore], declared: frozenset[Capability], url: str) -> None:

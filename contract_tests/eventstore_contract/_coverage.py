@@ -28,6 +28,7 @@ class Coverage:
     covered: set[Capability] = field(default_factory=set)
     skipped: Counter[Capability] = field(default_factory=Counter)
     skipped_no_url: int = 0
+    skipped_no_factory: int = 0
 
     def summary(self) -> str:
         """The summary line, e.g. ``eventstore contract [memory]: ...``."""
@@ -38,6 +39,8 @@ class Coverage:
         ]
         if self.skipped_no_url:
             gaps.append(f"store_url not given ({self.skipped_no_url} skipped)")
+        if self.skipped_no_factory:
+            gaps.append(f"store_factory not given ({self.skipped_no_factory} skipped)")
         return (
             f"eventstore contract [{self.backend}]: {self.tests} tests; covered: {covered}; "
             f"not covered: {', '.join(gaps) or 'none'}"
@@ -55,6 +58,7 @@ def record(
     capabilities: frozenset[Capability],
     required: frozenset[Capability],
     missing_url: bool,
+    missing_factory: bool = False,
 ) -> None:
     """Count one contract test of ``backend`` that needed ``required``."""
     tallies = config.stash.setdefault(COVERAGE_KEY, {})
@@ -67,5 +71,7 @@ def record(
         tally.skipped.update(missing)
     elif missing_url:
         tally.skipped_no_url += 1
+    elif missing_factory:
+        tally.skipped_no_factory += 1
     else:
         tally.covered.update(required)

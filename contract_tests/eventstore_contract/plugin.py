@@ -79,7 +79,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say what the suite runs against, with any password redacted."""
     url = config.getoption("eventstore_url")
     profile = resolve_profile(config.getoption("eventstore_profile"))
-    where = f"url {redact_url(url)}" if url else "store_factory of each StoreContract subclass"
+    where = (
+        f"url {redact_url(url)}"
+        if url
+        else "the store_factory (or store) fixture of each StoreContract subclass"
+    )
     return [f"eventstore contract: {where}; hypothesis profile {profile}"]
 
 

@@ -110,19 +110,55 @@ def test_subclass_must_provide_a_store_factory(pytester: pytest.Pytester) -> Non
     assert result.ret != pytest.ExitCode.OK
 
 
-def test_overriding_the_store_fixture_says_to_override_store_factory(
+def test_a_class_may_provide_a_store_fixture_instead_of_a_factory(
+    pytester: pytest.Pytester,
+) -> None:
+    # The contract's own wording: "subclass the suite's base class and provide a
+    # store fixture". The store comes unopened; the suite opens it on the test's loop.
+    pytester.makepyfile(
+        "import pytest, eventstore\n"
+        "from eventstore_contract import StoreContract\n"
+        "OPENED = []\n"
+        "class TestOwnStore(StoreContract):\n"
+        "    @pytest.fixture\n"
+        "    def store(self):\n"
+        "        store = eventstore.open_store('memory://')\n"
+        "        OPENED.append(store)\n"
+        "        yield store\n"
+        "        assert not store.is_open, 'the suite closes the store it opened'\n"
+        "def test_zz_every_store_was_used():\n"
+        "    assert OPENED\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "no:cacheprovider", "-p", "no:randomly", "--eventstore-profile", "quick", "-rs"
+    )
+    outcomes = result.parseoutcomes()
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert outcomes["passed"] > 50
+    # Tests that reopen the store need a factory: skipped, said why, and counted.
+    result.stdout.fnmatch_lines(
+        [
+            "*eventstore contract [[]memory[]]*store_factory not given (3 skipped)*",
+            "*provides a store fixture but no store_factory, so the suite cannot reopen*",
+        ]
+    )
+
+
+def test_a_store_fixture_returning_something_else_is_a_usage_error(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(
-        "import pytest, eventstore\n"
+        "import pytest\n"
         "from eventstore_contract import StoreContract\n"
         "class TestOwnStore(StoreContract):\n"
         "    @pytest.fixture\n"
         "    def store(self):\n"
-        "        return eventstore.open_store('memory://')\n"
+        "        return 'memory://'\n"
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "delete_unknown")
-    result.stdout.fnmatch_lines(["*overrides the 'store' fixture; override 'store_factory'*"])
+    result.stdout.fnmatch_lines(
+        ["*the store fixture must return an eventstore.EventStore, got str*"]
+    )
     assert result.ret != pytest.ExitCode.OK
 
 
