@@ -434,11 +434,8 @@ class EventStore(abc.ABC):
         # or repeat one.
         last = after_seq
         idle = 0
-        if until_terminal and after_seq > 0:
-            # Resuming right after the terminal event: there is nothing more to wait for.
-            previous = await self.list_after(run_id, after_seq - 1, 1)
-            if previous and previous[0].seq == after_seq and previous[0].event.is_terminal:
-                return
+        if until_terminal and after_seq > 0 and await self._ended_by(run_id, after_seq):
+            return
         while True:
             page = await self.list_after(run_id, last, self.subscribe_page_size)
             if page:
@@ -453,6 +450,19 @@ class EventStore(abc.ABC):
             with self._boundaries["wait"]:
                 await self._wait_for_append(run_id, last, idle)
             idle += 1
+
+    async def _ended_by(self, run_id: RunId, after_seq: int) -> bool:
+        """True if the run ended at or before ``after_seq``: nothing more to wait for.
+
+        A consumer resuming right after the terminal event, or from past it (an id
+        kept from before the run was deleted and written again), must not wait
+        forever for events that will never come.
+        """
+        last = await self.last_seq(run_id)
+        if not 0 < last <= after_seq:
+            return False
+        tail = await self.list_after(run_id, last - 1, 1)
+        return bool(tail) and tail[0].seq == last and tail[0].event.is_terminal
 
     # -- runs --------------------------------------------------------------------
 

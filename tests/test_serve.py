@@ -63,7 +63,7 @@ async def served(
     app = create_app(store, **settings)
     async with store:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://serve.test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             yield store, client, app
 
 
@@ -203,6 +203,9 @@ BAD_REQUESTS = [
     f"/runs/{RUN}/stream?after_seq=x",
     f"/runs/{RUN}/events?after_seq=99999999999999999999999",
     f"/runs/{RUN}/stream?after_seq=99999999999999999999999",
+    # Past int()'s own 4300-digit limit: still a message about the parameter.
+    f"/runs/{RUN}/events?after_seq={'9' * 5000}",
+    f"/runs?limit={'1' * 5000}",
 ]
 
 
@@ -216,6 +219,7 @@ def test_bad_ids_and_parameters_are_400_with_a_json_error(path: str) -> None:
             error = response.json()["error"]
             assert isinstance(error, str)
             assert error
+            assert "set_int_max_str_digits" not in error
 
     run(body())
 
@@ -381,6 +385,32 @@ def test_resuming_after_the_terminal_event_only_ends() -> None:
     run(body())
 
 
+def test_resuming_past_the_end_of_an_ended_run_ends_with_its_real_last_seq() -> None:
+    async def body() -> None:
+        async with served() as (store, client, _):
+            run_id = es.RunId.new()
+            await append_run(store, sample_events(run_id, es.SessionId.new()))
+            response = await client.get(f"/runs/{run_id}/stream", headers={"Last-Event-ID": "50"})
+            frames = parse_sse(response.text)
+            assert envelope_frames(frames) == []
+            assert frames[-1] == {"event": "end", "data": '{"last_seq": 10}'}
+
+    run(asyncio.wait_for(body(), 10))
+
+
+def test_head_of_a_live_stream_returns_headers_and_finishes() -> None:
+    async def body() -> None:
+        async with served() as (store, client, _):
+            run_id = es.RunId.new()
+            await store.append(sample_events(run_id, es.SessionId.new())[0])  # not ended
+            response = await client.head(f"/runs/{run_id}/stream")
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.content == b""
+
+    run(asyncio.wait_for(body(), 10))
+
+
 def test_stream_follows_a_live_run_and_ends_after_its_terminal_event() -> None:
     async def body() -> None:
         async with served() as (store, client, _):
@@ -442,7 +472,7 @@ class RawStream:
             "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
-            "headers": [(b"host", b"serve.test")],
+            "headers": [(b"host", b"127.0.0.1:8000")],
             "client": ("127.0.0.1", 1),
             "server": ("serve.test", 80),
             "state": {},
@@ -501,7 +531,7 @@ def test_app_opens_the_store_at_startup_and_closes_it_at_shutdown() -> None:
         async with app.router.lifespan_context(app):
             states.append(store.is_open)
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
                 assert (await client.get("/runs")).json() == []
         states.append(store.is_open)
         assert states == [False, True, False]
@@ -515,7 +545,7 @@ def test_app_from_a_url_serves_that_store() -> None:
         assert isinstance(app.state.store, MemoryEventStore)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
                 assert (await client.get("/runs")).status_code == 200
 
     run(body())
@@ -547,8 +577,79 @@ def test_viewer_page_and_its_assets_are_served() -> None:
                 response = await client.get(f"/{asset}")
                 assert response.status_code == 200
                 assert kind in response.headers["content-type"]
+                # Revalidated, so a new release's page never runs an old script.
+                assert response.headers["cache-control"] == "no-cache"
 
     run(body())
+
+
+# ------------------------------------------------------------------ Host check
+
+
+async def _status_for_host(host: str, **settings: Any) -> int:
+    app = create_app("memory://", **settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return (await client.get("/runs", headers={"Host": host})).status_code
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        ("127.0.0.1:8000", 200),
+        ("localhost:8000", 200),
+        ("LOCALHOST", 200),
+        ("[::1]:8000", 200),
+        # A page whose DNS name was rebound to 127.0.0.1 sends its own name.
+        ("evil.example:8000", 400),
+        ("127.0.0.1.evil.example", 400),
+        ("", 400),
+        ("[::1", 400),
+    ],
+)
+def test_only_loopback_host_names_are_served_by_default(host: str, status: int) -> None:
+    assert run(_status_for_host(host)) == status
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host", "status"),
+    [
+        (["events.example.com"], "events.example.com", 200),
+        (["events.example.com"], "127.0.0.1:8000", 400),
+        (["*.example.com"], "a.b.example.com:443", 200),
+        (["*.example.com"], "example.com.evil", 400),
+        (["*"], "anything.at.all", 200),
+    ],
+)
+def test_allowed_hosts_names_exact_names_patterns_or_any(
+    allowed: list[str], host: str, status: int
+) -> None:
+    assert run(_status_for_host(host, allowed_hosts=allowed)) == status
+
+
+@pytest.mark.parametrize("allowed", [[], [""], "localhost"])
+def test_allowed_hosts_must_be_a_non_empty_list_of_names(allowed: Any) -> None:
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        create_app("memory://", allowed_hosts=allowed)
+
+
+@pytest.mark.parametrize(
+    ("bind", "expected"),
+    [
+        ("127.0.0.1", ("127.0.0.1", "localhost", "::1")),
+        ("::1", ("127.0.0.1", "localhost", "::1")),
+        ("10.1.2.3", ("127.0.0.1", "localhost", "::1", "10.1.2.3")),
+        ("0.0.0.0", ("*",)),
+        ("::", ("*",)),
+    ],
+)
+def test_serve_allows_loopback_and_the_bound_address_by_default(
+    bind: str, expected: tuple[str, ...]
+) -> None:
+    from eventstore.serve._hosts import hosts_for_bind
+
+    assert hosts_for_bind(bind) == expected
 
 
 def test_serve_command_runs_uvicorn_on_the_given_address(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -608,7 +709,7 @@ def test_serve_command_server_closes_streams_when_shutdown_begins(
 
 async def _get(app: Starlette, path: str) -> httpx.Response:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         return await client.get(path)
 
 

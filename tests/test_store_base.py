@@ -310,6 +310,24 @@ def test_subscribe_until_terminal_resumed_after_the_terminal_event_ends() -> Non
             end = await store.append(es.RunCancelled(run_id=RUN))
             seen = [e async for e in store.subscribe(RUN, end.seq, until_terminal=True)]
             assert seen == []
+            # Past the end too (a stale resume point): it ends instead of waiting.
+            past = [e async for e in store.subscribe(RUN, end.seq + 40, until_terminal=True)]
+            assert past == []
+
+    asyncio.run(asyncio.wait_for(body(), 5))
+
+
+def test_subscribe_until_terminal_past_the_end_of_a_live_run_waits_for_it() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append(delta())
+            stream = store.subscribe(RUN, 3, until_terminal=True)
+            following = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            assert not following.done()  # the run has not ended: seq 4 may still come
+            await store.append_batch([delta(), delta(), delta()])
+            assert (await asyncio.wait_for(following, 5)).seq == 4
+            await stream.aclose()  # type: ignore[attr-defined]
 
     asyncio.run(asyncio.wait_for(body(), 5))
 

@@ -7,12 +7,14 @@ __all__ = ["create_app"]
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from importlib.resources import files
+from typing import Any
 
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -21,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from .._errors import EventStoreError
 from .._plugins import open_store
 from .._store import EventStore
+from ._hosts import LOOPBACK_HOSTS, HostCheck, normalize_hosts
 from ._params import parse_limit, parse_run_id, parse_seq, parse_session_id
 from ._problems import error_response
 from ._sse import EventStreamResponse, StreamSettings, run_frames
@@ -98,12 +101,26 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": "internal server error"}, status_code=500)
 
 
+class _StaticFiles(StaticFiles):
+    """The viewer's assets, revalidated on every load.
+
+    Without ``Cache-Control`` a browser may reuse a cached ``viewer.js`` with the
+    (always revalidated) page of a newer release; the ETag keeps revalidation cheap.
+    """
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+
 def create_app(
     store_or_url: EventStore | str,
     *,
     keepalive_seconds: float = 15.0,
     retry_ms: int = 1000,
     max_events_per_stream: int | None = None,
+    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
 ) -> Starlette:
     """The ASGI app serving ``store_or_url`` (a store instance or a store URL).
 
@@ -111,7 +128,11 @@ def create_app(
     ``keepalive_seconds`` spaces the comment lines an idle stream sends,
     ``retry_ms`` is the reconnect delay suggested to browsers, and
     ``max_events_per_stream`` ends each stream response after that many events so
-    the client reconnects and resumes (``None``: no limit).
+    the client reconnects and resumes (``None``: no limit). ``allowed_hosts`` lists
+    the ``Host`` header names served (exact names, ``*.example.com`` patterns, or
+    ``*`` for any); other requests get a 400, which keeps web pages that rebind
+    their DNS name to this machine from reading the API. The default is the
+    loopback names.
 
     ``app.state.close_streams()`` ends every open stream without ``end`` (clients
     reconnect and resume later); call it when the server begins to shut down, as
@@ -123,6 +144,7 @@ def create_app(
         raise ValueError(f"retry_ms must be >= 0, got {retry_ms!r}")
     if max_events_per_stream is not None and max_events_per_stream < 1:
         raise ValueError(f"max_events_per_stream must be >= 1, got {max_events_per_stream!r}")
+    allowed = normalize_hosts(allowed_hosts)
     store = open_store(store_or_url) if isinstance(store_or_url, str) else store_or_url
     endpoints = _Endpoints(
         store,
@@ -151,7 +173,7 @@ def create_app(
             Route("/runs/{run_id}/stream", endpoints.stream, methods=["GET"]),
             Mount(
                 "/static",
-                StaticFiles(packages=[(__package__ or "eventstore.serve", "static")]),
+                _StaticFiles(packages=[(__package__ or "eventstore.serve", "static")]),
                 name="static",
             ),
         ],
@@ -161,6 +183,7 @@ def create_app(
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },
+        middleware=[Middleware(HostCheck, allowed=allowed)],
         lifespan=lifespan,
     )
     app.state.store = store

@@ -6,12 +6,13 @@ __all__ = ["serve_command"]
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import uvicorn
 
 from .._plugins import open_store
 from ._app import create_app
+from ._hosts import hosts_for_bind
 
 #: Seconds uvicorn waits for responses still running at shutdown before cancelling
 #: them. Streams end as soon as shutdown begins, so this only bounds stragglers.
@@ -39,16 +40,25 @@ async def _check_reachable(url: str) -> None:
         pass
 
 
-def serve_command(url: str, host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_command(
+    url: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    allowed_hosts: Sequence[str] | None = None,
+) -> None:
     """Serve the store at ``url`` over HTTP until interrupted (blocks).
 
-    Binds to loopback by default: the app has no authentication of its own. The
+    Binds to loopback by default: the app has no authentication of its own.
+    ``allowed_hosts`` (the ``Host`` names served) defaults to the loopback names
+    plus ``host`` itself, or any name when ``host`` is a wildcard address. The
     store is opened once before the server starts, so an unreachable backend or a
     bad option is reported as an :class:`~eventstore.EventStoreError` (one line from
     the CLI) rather than as uvicorn's startup traceback.
     """
     asyncio.run(_check_reachable(url))
-    app = create_app(url)
+    app = create_app(
+        url, allowed_hosts=hosts_for_bind(host) if allowed_hosts is None else allowed_hosts
+    )
     config = uvicorn.Config(
         app,
         host=host,

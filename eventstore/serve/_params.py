@@ -35,10 +35,17 @@ def parse_session_id(text: str | None) -> SessionId | None:
         raise InvalidArgumentError(f"session_id must be a UUID, got {text!r}") from None
 
 
+# Longer digit strings are out of every range here; refusing them before int() keeps
+# the message about the parameter (int() fails past 4300 digits with its own text).
+_MAX_DIGITS = 40
+
+
 def _parse_int(text: str, name: str) -> int:
     # int() alone would also take " 5", "+5" and "5_000"; a query value is plain digits.
     if not text.isascii() or not text.isdigit():
-        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {text!r}")
+        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {text[:50]!r}")
+    if len(text) > _MAX_DIGITS:
+        raise InvalidArgumentError(f"{name} is out of range ({len(text)} digits)")
     return int(text)
 
 

@@ -61,12 +61,22 @@ def _failure_frame(exc: Exception) -> bytes:
     return f"event: failure\ndata: {json.dumps(body)}\n\n".encode()
 
 
-async def _ended_at(store: EventStore, run_id: RunId, seq: int) -> bool:
-    """True if the run's event at ``seq`` is terminal (a client resuming after the end)."""
-    if seq < 1:
-        return False
-    page = await store.list_after(run_id, seq - 1, 1)
-    return bool(page) and page[0].seq == seq and page[0].event.is_terminal
+async def _ended_at(store: EventStore, run_id: RunId, after_seq: int) -> int | None:
+    """The run's terminal seq if a client resuming after ``after_seq`` has nothing to wait for.
+
+    That is when the run's last event is terminal and the client claims to have
+    seen it, or to be past it (a stale id from before the run was deleted and
+    written again, or a hand-made URL): nothing more will come, so say ``end``.
+    """
+    if after_seq < 1:
+        return None
+    last = await store.last_seq(run_id)
+    if not 0 < last <= after_seq:
+        return None
+    page = await store.list_after(run_id, last - 1, 1)
+    if page and page[0].seq == last and page[0].event.is_terminal:
+        return last
+    return None
 
 
 async def _next(events: AsyncIterator[EventEnvelope]) -> EventEnvelope | None:
@@ -100,8 +110,9 @@ async def run_frames(
     yield f"retry: {settings.retry_ms}\n\n".encode()
     last = after_seq
     try:
-        if await _ended_at(store, run_id, after_seq):
-            yield _end_frame(last)
+        ended = await _ended_at(store, run_id, after_seq)
+        if ended is not None:
+            yield _end_frame(ended)
             return
         events = store.subscribe(run_id, after_seq, until_terminal=True)
     except EventStoreError as exc:
@@ -174,6 +185,19 @@ class EventStreamResponse(Response):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":
+            # Headers only: a stream held open for a HEAD would tie up the
+            # connection of the health check or proxy that sent it.
+            await self._frames.aclose()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         writer = asyncio.ensure_future(self._write(send))
         watcher = asyncio.ensure_future(self._wait_for_disconnect(receive))
         try:

@@ -15,6 +15,13 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port.")] = 8000,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Host header name to serve (repeatable; '*.example.com' patterns, '*' for "
+            "any). Default: the loopback names and --host; any name for a wildcard --host.",
+        ),
+    ] = None,
 ) -> None:
     """Serve GET /runs, /runs/{id}/events, the SSE stream /runs/{id}/stream and a viewer at /.
 
@@ -30,7 +37,7 @@ def serve(
             "eventstore serve needs its extra: pip install 'eventstore[serve]' "
             f"({exc.name} is missing)"
         ) from exc
-    serve_command(url, host=host, port=port)
+    serve_command(url, host=host, port=port, allowed_hosts=allow_host or None)
 
 
 def register(app: typer.Typer) -> None:
