@@ -262,3 +262,41 @@ def test_page_opened_mid_run_shows_every_event_once_in_order_across_reconnects(
             page.screenshot(path=str(SCREENSHOT), full_page=True)
         finally:
             browser.close()
+
+
+def _run_id_at(ms: int, serial: int) -> es.RunId:
+    """A UUIDv7 run id created at ``ms`` (milliseconds since the epoch)."""
+    value = (ms << 80) | (0x7 << 76) | (serial & 0xFFF) << 64 | (0b10 << 62) | serial
+    return es.RunId(int=value)
+
+
+def test_run_list_shows_the_newest_runs_of_a_large_store(server: LiveServer) -> None:
+    # More runs than the page lists: it must show the newest, not stop at the oldest.
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    now_ms = int(time.time() * 1000)
+    total, span_ms = 6000, 40 * 24 * 3600 * 1000
+    runs = [_run_id_at(now_ms - span_ms + i * span_ms // total, i) for i in range(total)]
+
+    async def fill() -> None:
+        for run_id in runs:
+            await server.store.append(es.TextDelta(run_id=run_id, delta="x"))
+
+    server.call(fill())
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server.url)
+            page.wait_for_selector(f"#runs a[data-run-id='{runs[-1]}']", timeout=WAIT_MS)
+            listed = page.eval_on_selector_all(
+                "#runs a[data-run-id]", "links => links.map(a => a.dataset.runId)"
+            )
+            # Newest first, a contiguous recent stretch of the runs.
+            assert listed[0] == str(runs[-1])
+            assert listed == [str(r) for r in reversed(runs[-len(listed) :])]
+        finally:
+            browser.close()

@@ -18,6 +18,7 @@ def serve(
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME",
             help="Host header name to serve (repeatable; '*.example.com' patterns, '*' for "
             "any). Default: the loopback names and --host; any name for a wildcard --host.",
         ),

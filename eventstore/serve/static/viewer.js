@@ -48,16 +48,49 @@ async function fetchJson(url) {
   return body;
 }
 
-async function loadRuns() {
+const RUNS_PAGE = 500;
+const RUNS_SHOWN = 5000;
+const HOUR_MS = 3600 * 1000;
+// Windows tried, smallest first, when the store holds more runs than are shown.
+const RUN_WINDOWS_MS = [HOUR_MS, 24 * HOUR_MS, 7 * 24 * HOUR_MS, 30 * 24 * HOUR_MS, 365 * 24 * HOUR_MS];
+
+// The lowest run id created at `ms` or later: run ids are UUIDv7, whose first 48 bits
+// are the creation time in milliseconds, and /runs orders by id.
+function runIdAt(ms) {
+  const hex = Math.max(0, Math.floor(ms)).toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-0000-0000-000000000000`;
+}
+
+// Up to RUNS_SHOWN runs with an id after `after`, in id order; `complete` when no
+// more follow.
+async function listRuns(after) {
   const runs = [];
-  let after = "";
-  // Pages are ordered by run id (time-ordered UUIDv7); stop after a few thousand.
-  for (let page = 0; page < 10; page++) {
-    const batch = await fetchJson(`runs?limit=500${after ? `&after=${after}` : ""}`);
+  while (runs.length < RUNS_SHOWN) {
+    const batch = await fetchJson(`runs?limit=${RUNS_PAGE}${after ? `&after=${after}` : ""}`);
     runs.push(...batch);
-    if (batch.length < 500) break;
+    if (batch.length < RUNS_PAGE) return { runs, complete: true };
     after = batch[batch.length - 1].run_id;
   }
+  return { runs, complete: false };
+}
+
+// The newest runs: all of them when they fit, else those of the largest recent
+// window that fits, so the list never stops at the oldest few thousand.
+async function newestRuns() {
+  const all = await listRuns("");
+  if (all.complete) return all.runs;
+  let best = null;
+  for (const span of RUN_WINDOWS_MS) {
+    const recent = await listRuns(runIdAt(Date.now() - span));
+    // More than RUNS_SHOWN runs even in the last hour: that hour's first ones.
+    if (!recent.complete) return (best ?? recent).runs;
+    best = recent;
+  }
+  return best.runs;
+}
+
+async function loadRuns() {
+  const runs = await newestRuns();
   const list = $("runs");
   list.replaceChildren();
   for (const run of runs.reverse()) {
