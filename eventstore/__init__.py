@@ -20,6 +20,7 @@ from ._errors import (
     HistoryUnavailableError,
     IdempotencyConflictError,
     InvalidArgumentError,
+    RunDivergedError,
     StoreClosedError,
     UnsupportedOperationError,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "Registry",
     "RunCancelled",
     "RunCompleted",
+    "RunDivergedError",
     "RunFailed",
     "RunId",
     "RunInfo",

@@ -33,6 +33,7 @@ __all__ = [
     "HistoryUnavailableError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
+    "RunDivergedError",
     "StoreClosedError",
     "UnsupportedOperationError",
 ]
@@ -79,12 +80,35 @@ class ConfigurationError(EventStoreError, ValueError):
 class ConcurrencyError(EventStoreError):
     """``expected_seq`` did not match the run's last seq; nothing was written."""
 
-    def __init__(self, *, run_id: UUID, expected_seq: int, actual_seq: int) -> None:
+    def __init__(
+        self, *, run_id: UUID, expected_seq: int, actual_seq: int, message: str | None = None
+    ) -> None:
         self.run_id = run_id
         self.expected_seq = expected_seq
         self.actual_seq = actual_seq
         super().__init__(
-            f"run {run_id}: expected last seq {expected_seq}, but it is {actual_seq}"
+            message or f"run {run_id}: expected last seq {expected_seq}, but it is {actual_seq}"
+        )
+
+
+class RunDivergedError(ConcurrencyError):
+    """A copy's destination holds, at ``seq``, another envelope than the source's.
+
+    Raised by :meth:`EventStore.import_envelopes` (and so by ``eventstore copy``)
+    instead of continuing a destination run that no longer matches its source.
+    """
+
+    def __init__(self, *, run_id: UUID, seq: int, actual_seq: int) -> None:
+        self.seq = seq
+        super().__init__(
+            run_id=run_id,
+            expected_seq=seq - 1,
+            actual_seq=actual_seq,
+            message=(
+                f"run {run_id}: the destination's envelope at seq {seq} differs from the "
+                f"source's (event id, session, time or event); the destination run "
+                f"({actual_seq} events) diverged and is left as it is"
+            ),
         )
 
 

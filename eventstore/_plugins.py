@@ -242,7 +242,12 @@ class Registry:
                     ep.name, dist, f"{type(exc).__name__}: {redact_text(str(exc))}"
                 )
                 continue
-            self.register(module, name=ep.name, distribution=dist, version=version)
+            try:
+                self.register(module, name=ep.name, distribution=dist, version=version)
+            except ConfigurationError:
+                # Recorded as a failure by register(): one broken plugin must not take
+                # every other backend (and `eventstore backends`, which shows it) down.
+                logger.warning("eventstore plugin %r from %s failed to register", ep.name, dist)
 
     def register(
         self,
@@ -256,7 +261,9 @@ class Registry:
         """Register a plugin object (module or instance with the hook) by ``name``.
 
         A hook that raises or returns something other than :class:`BackendSpec`
-        values is recorded as a failure (and raised as :class:`ConfigurationError`).
+        values, or a backend name or scheme already taken (unless ``replace``), is
+        recorded as a failure, registers nothing, and is raised as
+        :class:`ConfigurationError`.
         """
         try:
             self._pm.register(plugin, name=name)
@@ -271,37 +278,33 @@ class Registry:
                     f"eventstore_register_backends returned {type(bad[0]).__name__}, "
                     "expected BackendSpec values"
                 )
+            if not replace:
+                for spec in specs:  # all checked before any is added
+                    self._check_free(spec, name)
         except Exception as exc:
             self._pm.unregister(name=name)
-            failure = PluginFailure(name, distribution, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {redact_text(str(exc))}"
+            failure = PluginFailure(name, distribution, error)
             self._failures[name] = failure
             raise ConfigurationError(f"plugin {name!r} failed: {failure.error}") from exc
-        added = []
-        for spec in specs:
-            added.append(self._add(spec, name, distribution, version, replace=replace))
-        return added
+        return [self._add(spec, name, distribution, version) for spec in specs]
+
+    def _check_free(self, spec: BackendSpec, plugin: str) -> None:
+        if spec.name in self._backends:
+            raise ConfigurationError(
+                f"backend {spec.name!r} from plugin {plugin!r} is already registered by "
+                f"plugin {self._backends[spec.name].plugin!r} (pass replace=True)"
+            )
+        for scheme in spec.schemes:
+            if scheme in self._schemes:
+                raise ConfigurationError(
+                    f"scheme {scheme!r} of backend {spec.name!r} is already served by "
+                    f"backend {self._schemes[scheme].spec.name!r} (pass replace=True)"
+                )
 
     def _add(
-        self,
-        spec: BackendSpec,
-        plugin: str,
-        distribution: str | None,
-        version: str | None,
-        *,
-        replace: bool,
+        self, spec: BackendSpec, plugin: str, distribution: str | None, version: str | None
     ) -> RegisteredBackend:
-        if not replace:
-            if spec.name in self._backends:
-                raise ConfigurationError(
-                    f"backend {spec.name!r} from plugin {plugin!r} is already registered by "
-                    f"plugin {self._backends[spec.name].plugin!r} (pass replace=True)"
-                )
-            for scheme in spec.schemes:
-                if scheme in self._schemes:
-                    raise ConfigurationError(
-                        f"scheme {scheme!r} of backend {spec.name!r} is already served by "
-                        f"backend {self._schemes[scheme].spec.name!r} (pass replace=True)"
-                    )
         entry = RegisteredBackend(spec, plugin, distribution, version)
         self._backends[spec.name] = entry
         for scheme in spec.schemes:

@@ -36,6 +36,7 @@ from ._errors import (
     EventStoreError,
     EventTooLargeError,
     InvalidArgumentError,
+    RunDivergedError,
     StoreClosedError,
     UnsupportedOperationError,
 )
@@ -511,11 +512,11 @@ class EventStore(abc.ABC):
 
         Event ids, seqs, session ids and ``emitted_at`` are kept as given. The
         envelopes must be of one run with consecutive seqs. Those already stored
-        (same seq and same event id) are skipped, so an interrupted copy can simply
-        be run again; the first new one must follow the run's last seq, else
-        :class:`ConcurrencyError`. A stored seq with a different event id means the
-        destination diverged: :class:`ConcurrencyError` too. Needs capability
-        ``import``.
+        (an equal envelope at the same seq) are skipped, so an interrupted copy can
+        simply be run again; the first new one must follow the run's last seq, else
+        :class:`ConcurrencyError`. A stored seq holding a different envelope (another
+        event id, session, time or event) means the destination diverged:
+        :class:`RunDivergedError` (a ``ConcurrencyError``). Needs capability ``import``.
         """
         self._require_open()
         envelopes = list(envelopes)
@@ -544,12 +545,10 @@ class EventStore(abc.ABC):
                 overlap = await self._list_after(
                     run_id, first - 1, min(last - first + 1, len(envelopes))
                 )
-                stored = {e.seq: e.event_id for e in overlap}
+                stored = {e.seq: e for e in overlap}
                 for envelope in envelopes[: last - first + 1]:
-                    if stored.get(envelope.seq) != envelope.event_id:
-                        raise ConcurrencyError(
-                            run_id=run_id, expected_seq=envelope.seq - 1, actual_seq=last
-                        )
+                    if stored.get(envelope.seq) != envelope:
+                        raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
                 skip = min(last - first + 1, len(envelopes))
                 envelopes, pending = envelopes[skip:], pending[skip:]
                 if not envelopes:

@@ -15,7 +15,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ._capabilities import Capability
-from ._errors import ConcurrencyError, ConfigurationError
+from ._envelope import EventEnvelope
+from ._errors import (
+    ConcurrencyError,
+    ConfigurationError,
+    InvalidArgumentError,
+    RunDivergedError,
+)
 from ._ids import RunId
 from ._store import EventStore
 
@@ -74,10 +80,13 @@ async def copy_runs(
 ) -> CopyProgress:
     """Copy ``run_ids`` (default: every run of ``source``) into ``destination``.
 
-    Safe to re-run: envelopes already in the destination are skipped. A destination
-    run that is longer than the source's, or whose last envelope differs from the
-    source's at that seq, raises ``ConcurrencyError`` (use ``verify_runs`` for a
-    full comparison).
+    Safe to re-run: envelopes already in the destination are compared with the
+    source's, whole, and skipped. A destination run that is longer than the
+    source's raises ``ConcurrencyError``, one that differs from it anywhere
+    :class:`~eventstore.RunDivergedError`, rather than being continued with the
+    source's events. A source run with a hole in its
+    seqs (possible in logs written by other tools) raises ``InvalidArgumentError``
+    naming it. Another copy writing the same runs at the same time is tolerated.
     """
     if Capability.IMPORT not in destination.capabilities:
         raise ConfigurationError(
@@ -93,17 +102,27 @@ async def copy_runs(
         stored = await destination.last_seq(run_id)
         source_last = await source.last_seq(run_id)
         if stored > source_last:
-            raise ConcurrencyError(run_id=run_id, expected_seq=source_last, actual_seq=stored)
-        progress.events_skipped += stored
-        # Re-read the destination's last envelope too: import_envelopes compares it
-        # with the source's, so a destination run that diverged is refused instead
-        # of being continued with the source's events.
-        after = max(stored - 1, 0)
+            raise ConcurrencyError(
+                run_id=run_id,
+                expected_seq=source_last,
+                actual_seq=stored,
+                message=(
+                    f"run {run_id}: the destination holds {stored} events, the source only "
+                    f"{source_last}; the destination run diverged and is left as it is"
+                ),
+            )
+        # From seq 1 even when resuming: import_envelopes compares every envelope
+        # the destination already holds with the source's, so a destination that
+        # diverged anywhere is refused, not merged.
+        after = 0
         while True:
             page = await source.list_after(run_id, after, page_size)
             if not page:
                 break
-            progress.events_copied += await destination.import_envelopes(page)
+            _check_no_hole(run_id, after, page)
+            new = await _import_page(destination, page)
+            progress.events_copied += new
+            progress.events_skipped += len(page) - new
             after = page[-1].seq
             if on_progress is not None:
                 on_progress(progress)
@@ -112,6 +131,34 @@ async def copy_runs(
             on_progress(progress)
     progress.current_run = None
     return progress
+
+
+def _check_no_hole(run_id: RunId, after: int, page: Sequence[EventEnvelope]) -> None:
+    previous = after
+    for envelope in page:
+        if envelope.seq != previous + 1:
+            raise InvalidArgumentError(
+                f"run {run_id}: the source's seqs go from {previous} to {envelope.seq}; "
+                "a log with a hole cannot be copied verbatim"
+            )
+        previous = envelope.seq
+
+
+# A copy racing another copy of the same run sees the other's envelopes appear
+# between its read of the last seq and its write; trying the page again skips them.
+_IMPORT_ATTEMPTS = 3
+
+
+async def _import_page(destination: EventStore, page: Sequence[EventEnvelope]) -> int:
+    for attempt in range(1, _IMPORT_ATTEMPTS + 1):
+        try:
+            return await destination.import_envelopes(page)
+        except RunDivergedError:
+            raise
+        except ConcurrencyError:
+            if attempt == _IMPORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def verify_runs(

@@ -182,6 +182,21 @@ def test_bench_runs_only_the_chosen_scenarios(tmp_path: Path) -> None:
     assert [r["scenario"] for r in data["results"]] == ["S1", "S5"]
 
 
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [("missing/bench.json", "does not exist"), (".", "is a directory")],
+)
+def test_bench_json_that_cannot_be_written_exits_2_before_running(
+    tmp_path: Path, where: str, message: str
+) -> None:
+    code, out, err = invoke(
+        "bench", "--scenarios", "S1", "--events", "100", "--json", str(tmp_path / where)
+    )
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert "S1" not in out  # refused before minutes of measuring, not after
+
+
 def test_bench_unknown_scenario_exits_2() -> None:
     code, _, err = invoke("bench", "--scenarios", "S1,S9")
     assert code == 2

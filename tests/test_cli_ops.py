@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 import eventstore as es
@@ -97,25 +98,26 @@ def test_copy_verify_and_rerun_without_duplicates(tmp_path: Path) -> None:
     assert "verify: 2 of 2 runs identical" in out
 
     async def diverge_at_the_start() -> None:
-        # Same length and same last envelope, different first one: only --verify sees it.
+        # Same length and same last envelope, different first one: a resumed copy
+        # compares the whole stored run, so it refuses instead of calling it copied.
         async with es.open_store(src) as source, es.open_store(dst) as destination:
             await destination.delete_run(first)
             await destination.append(es.TextDelta(run_id=first, delta="only in the destination"))
             await destination.import_envelopes((await source.list_after(first, None, 100))[1:])
 
     asyncio.run(diverge_at_the_start())
-    code, out, _ = invoke("copy", src, dst, "--verify")
-    assert code == 1
-    assert f"run {first} differs" in out and "first difference at seq 1" in out
+    code, out, err = invoke("copy", src, dst, "--run", str(first), "--verify")
+    assert code == 2
+    assert f"run {first}: the destination's envelope at seq 1 differs" in err
 
     async def append_only_in_destination() -> None:
         async with es.open_store(dst) as store:
             await store.append(es.TextDelta(run_id=second, delta="only in the destination"))
 
     asyncio.run(append_only_in_destination())
-    code, _, err = invoke("copy", src, dst)
+    code, _, err = invoke("copy", src, dst, "--run", str(second))
     assert code == 2
-    assert f"run {second}" in err
+    assert f"run {second}: the destination holds 13 events, the source only 12" in err
 
 
 def test_copy_into_a_store_without_import_is_a_clear_error(tmp_path: Path) -> None:
@@ -163,3 +165,42 @@ def test_check_with_an_unusable_url_is_status_2() -> None:
     code, _, err = invoke("check", "bogus://x")
     assert code == 2
     assert "no installed backend serves bogus://" in err
+
+
+def test_copy_of_a_run_the_source_lacks_is_a_usage_error(tmp_path: Path) -> None:
+    src, dst = jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b")
+    asyncio.run(_append(src, _run(es.RunId.new(), 3)))
+    missing = es.RunId.new()
+    code, out, err = invoke("copy", src, dst, "--run", str(missing), "--verify")
+    assert code == 2
+    assert f"--run {missing}: jsonl://" in err and "has no such run" in err
+    assert "verify" not in out
+
+
+def test_copy_from_an_empty_source_is_a_usage_error(tmp_path: Path) -> None:
+    code, _, err = invoke("copy", jsonl_url(tmp_path / "empty"), jsonl_url(tmp_path / "b"))
+    assert code == 2
+    assert "holds no runs: nothing to copy" in err
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_tail_into_a_reader_that_leaves_early_exits_0_quietly(
+    tmp_path: Path, as_json: bool
+) -> None:
+    # `eventstore tail URL RUN | head -1`: under `set -o pipefail` a non-zero status
+    # would fail the script although the reader got what it asked for.
+    url = jsonl_url(tmp_path)
+    run_id = es.RunId.new()
+    asyncio.run(_append(url, _run(run_id, 3000, terminal=True)))
+    command = [sys.executable, "-m", "eventstore._cli", "tail", url, str(run_id)]
+    tail = subprocess.Popen(
+        [*command, *(["--json"] if as_json else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert tail.stdout is not None and tail.stderr is not None
+    first = tail.stdout.readline()
+    assert b"1" in first
+    tail.stdout.close()
+    assert tail.wait(timeout=60) == 0
+    assert tail.stderr.read() == b""

@@ -109,3 +109,58 @@ def test_copy_refuses_a_destination_run_longer_than_the_source() -> None:
                 await copy_runs(src, dst)
 
     asyncio.run(body())
+
+
+def test_a_resumed_copy_refuses_a_difference_anywhere_in_the_stored_prefix() -> None:
+    # Only seq 2 differs, and only in its time: same event id, same last envelope.
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=6)
+            envelopes = await src.list_after(run_id, None, 100)
+            moved = envelopes[1].model_copy(
+                update={"emitted_at": envelopes[1].emitted_at.replace(year=2001)}
+            )
+            await dst.import_envelopes([envelopes[0], moved, *envelopes[2:4]])
+            with pytest.raises(es.RunDivergedError, match="seq 2 differs") as caught:
+                await copy_runs(src, dst, page_size=3)
+            assert isinstance(caught.value, es.ConcurrencyError)
+            assert caught.value.seq == 2
+            assert await dst.last_seq(run_id) == 4  # left as it was
+
+    asyncio.run(body())
+
+
+def test_a_source_with_a_hole_is_named_not_half_copied() -> None:
+    class Holey(MemoryEventStore):
+        """A log written by another tool, missing seq 4."""
+
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
+            page = await super()._list_after(run_id, after_seq, limit + 1)
+            return [e for e in page if e.seq != 4][:limit]
+
+    async def body() -> None:
+        async with Holey() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=8)
+            with pytest.raises(es.InvalidArgumentError, match="go from 3 to 5"):
+                await copy_runs(src, dst, page_size=3)
+            assert await dst.last_seq(run_id) == 3
+            # A hole at a page boundary, or before seq 1, is named the same way.
+            with pytest.raises(es.InvalidArgumentError, match="go from 3 to 5"):
+                await copy_runs(src, dst, page_size=3)
+
+    asyncio.run(body())
+
+
+def test_two_copies_of_the_same_runs_at_once_both_finish() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, MemoryEventStore() as dst:
+            ids = await _fill(src, runs=4, events=30)
+            first, second = await asyncio.gather(
+                copy_runs(src, dst, page_size=7), copy_runs(src, dst, page_size=5)
+            )
+            assert first.events_copied + second.events_copied == 120
+            assert all(c.identical for c in await verify_runs(src, dst, ids))
+
+    asyncio.run(body())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -282,3 +283,39 @@ def test_store_url_errors_never_show_the_password() -> None:
     with pytest.raises(es.ConfigurationError) as caught:
         es.open_store("memory://?password=s3cret")
     assert "s3cret" not in str(caught.value) and "password" in str(caught.value)
+
+
+def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed plugins whose hook raises, or which claim a scheme another backend
+    # serves, must not take the registry (and so every command) down with them.
+    (tmp_path / "badplug_raises.py").write_text(
+        "import eventstore\n"
+        "@eventstore.hookimpl\n"
+        "def eventstore_register_backends():\n"
+        "    raise RuntimeError('hook exploded')\n"
+    )
+    (tmp_path / "badplug_dup.py").write_text(
+        "import eventstore\n"
+        "from eventstore.memory import MemoryEventStore\n"
+        "@eventstore.hookimpl\n"
+        "def eventstore_register_backends():\n"
+        "    return [eventstore.BackendSpec('dupmem', ('dupmem', 'memory'), MemoryEventStore.from_url)]\n"
+    )
+    info = tmp_path / "badplug-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[eventstore]\nbadraises = badplug_raises\nbaddup = badplug_dup\n"
+    )
+    # Appended, so the workspace's own plugins (memory://) are found first.
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    registry = es.Registry()
+    assert isinstance(registry.open_store("memory://"), MemoryEventStore)
+    assert "hook exploded" in registry.failures["badraises"].error
+    assert "already served" in registry.failures["baddup"].error
+    assert registry.failures["baddup"].distribution == "badplug"
+    # Nothing of a refused plugin is registered, not even its free scheme.
+    with pytest.raises(es.ConfigurationError, match="no installed backend serves dupmem://"):
+        registry.open_store("dupmem://")

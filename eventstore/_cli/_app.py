@@ -6,7 +6,9 @@ __all__ = ["EXIT_ERROR", "build_app", "err_console", "fail", "out_console", "run
 
 import asyncio
 import importlib
+import os
 import pkgutil
+import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
@@ -29,7 +31,14 @@ def out_console() -> Console:
     """A console on the current stdout (looked up per call, so test runners capture it)."""
     from rich.console import Console
 
-    return Console(highlight=False)
+    class _StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits with status 1 here; hand it to the command group instead,
+            # which ends every command the same way when its reader goes away.
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _StdoutConsole(highlight=False)
 
 
 def err_console() -> Console:
@@ -64,6 +73,13 @@ class _Group(TyperGroup):
             return super().invoke(ctx)
         except EventStoreError as exc:
             fail(str(exc))
+        except BrokenPipeError:
+            # The reader went away (`eventstore tail ... | head -1`): it has what it
+            # wanted, so this is a normal end. Output still buffered would raise
+            # again when Python flushes stdout at exit; send it nowhere instead.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
 
 def _root() -> None:

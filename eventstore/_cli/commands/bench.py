@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -68,6 +69,19 @@ def report_table(report: BenchReport) -> Table:
     return table
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse an output file that cannot be written before minutes of benchmarking."""
+    from ..._errors import InvalidArgumentError
+
+    if path.is_dir():
+        raise InvalidArgumentError(f"--json {path}: is a directory")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidArgumentError(f"--json {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidArgumentError(f"--json {path}: not writable")
+
+
 def bench(
     url: Annotated[
         str | None,
@@ -99,11 +113,14 @@ def bench(
 
     from rich.text import Text
 
+    from ..._errors import InvalidArgumentError
     from ...bench import run_benchmark
     from .._app import err_console, out_console, run_async
 
     chosen = [s.strip().upper() for s in scenarios.split(",") if s.strip()]
     status = err_console()
+    if json_file is not None:
+        _check_writable(json_file)
 
     def progress(line: str) -> None:
         status.print(f"[dim]running {line}[/dim]")
@@ -122,7 +139,10 @@ def bench(
     for note in report.notes:
         console.print(Text(f"note: {note}", style="yellow"))
     if json_file is not None:
-        json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        try:
+            json_file.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+        except OSError as exc:
+            raise InvalidArgumentError(f"--json {json_file}: {exc.strerror or exc}") from None
         console.print(f"figures written to {json_file}")
     for scenario, error in report.errors:
         status.print(Text(f"{scenario} failed: {error}", style="bold red"), soft_wrap=True)

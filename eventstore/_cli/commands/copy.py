@@ -27,6 +27,27 @@ async def _total_events(source: EventStore, run_ids: list[RunId] | None) -> int 
     return total
 
 
+async def _check_something_to_copy(
+    source: EventStore, source_url: str, run_ids: list[RunId] | None, total: int | None
+) -> None:
+    """Refuse a copy that can only be a mistake: a missing run, an empty source.
+
+    A mistyped run id or source URL would otherwise "copy 0 events" and exit 0.
+    """
+    import eventstore
+
+    for run_id in run_ids or []:
+        if await source.last_seq(run_id) == 0:
+            raise eventstore.InvalidArgumentError(
+                f"--run {run_id}: {eventstore.redact_url(source_url)} has no such run"
+            )
+    if run_ids is None and total == 0:
+        raise eventstore.InvalidArgumentError(
+            f"{eventstore.redact_url(source_url)} holds no runs: nothing to copy "
+            "(is the source URL right?)"
+        )
+
+
 async def _copy(source_url: str, destination_url: str, runs: list[str], verify: bool) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -44,6 +65,7 @@ async def _copy(source_url: str, destination_url: str, runs: list[str], verify: 
         destination_url
     ) as destination:
         total = await _total_events(source, run_ids)
+        await _check_something_to_copy(source, source_url, run_ids, total)
         columns = (
             TextColumn("[bold]copy[/bold] {task.fields[runs]} runs"),
             BarColumn(),
