@@ -27,6 +27,15 @@ _SECRET_OPTION: Final = re.compile(
     r"(?P<name>[?&][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred)[^=&#\s]*=)[^&#\s]*",
     re.IGNORECASE,
 )
+# A secret written as `name=value`, `name: value` or `'name': 'value'` in free text,
+# as drivers put DSNs and connection settings into their messages ("host=db
+# password=..."). Only names that say they hold a secret; the value ends at
+# whitespace, a quote, or a separator.
+_SECRET_IN_TEXT: Final = re.compile(
+    r"""(?P<name>(?P<q>['"]?)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key"""
+    r"""|access[_-]?key|credential)s?(?P=q)\s*[=:]\s*(?P<vq>['"]?))(?P<value>[^\s'",;&}]+)""",
+    re.IGNORECASE,
+)
 _MASK: Final = "***"
 
 
@@ -68,6 +77,10 @@ def _mask_options(text: str) -> str:
     return _SECRET_OPTION.sub(lambda m: f"{m.group('name')}{_MASK}", text)
 
 
+def _mask_assignments(text: str) -> str:
+    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group('name')}{_MASK}", text)
+
+
 def redact_url(url: str) -> str:
     """``url`` with any password, and the value of any secret-looking option, as ``***``."""
     return _mask_options(_mask_credentials(url))
@@ -76,9 +89,13 @@ def redact_url(url: str) -> str:
 def redact_text(text: str) -> str:
     """``text`` with the password (and secret options) of every URL in it as ``***``.
 
-    A URL in free text ends at whitespace: percent-encode a password's spaces.
+    Secrets outside URLs are masked too when written as ``password=...``,
+    ``token: ...`` or ``'api_key': '...'`` (names that say they hold a secret), as
+    driver messages quote connection settings. A URL in free text ends at
+    whitespace: percent-encode a password's spaces.
     """
-    return _mask_options(_URL_IN_TEXT.sub(lambda m: _mask_credentials(m.group(0)), text))
+    masked = _URL_IN_TEXT.sub(lambda m: _mask_credentials(m.group(0)), text)
+    return _mask_assignments(_mask_options(masked))
 
 
 @dataclass(frozen=True)

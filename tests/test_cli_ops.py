@@ -142,6 +142,14 @@ def test_migrate_applies_pending_steps_once(tmp_path: Path) -> None:
     assert "nothing to do" in out and "applied:" not in out
 
 
+def test_migrate_takes_the_url_every_other_command_takes(tmp_path: Path) -> None:
+    # `telemetry=1` is open_store's option, not the backend's; one URL serves all.
+    url = f"sqlite+aiosqlite:///{tmp_path}/events.db?telemetry=1"
+    code, out, err = invoke("migrate", url)
+    assert code == 0, err
+    assert "step(s) applied" in out
+
+
 def test_migrate_on_a_backend_without_schema_is_a_clear_error() -> None:
     code, _, err = invoke("migrate", "memory://")
     assert code == 2

@@ -319,3 +319,22 @@ def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
     # Nothing of a refused plugin is registered, not even its free scheme.
     with pytest.raises(es.ConfigurationError, match="no installed backend serves dupmem://"):
         registry.open_store("dupmem://")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        # libpq-style DSNs and settings that drivers quote in their messages.
+        ("host=db user=app password=hunter2 dbname=x", "host=db user=app password=*** dbname=x"),
+        ("{'password': 'hunter2', 'user': 'a'}", "{'password': '***', 'user': 'a'}"),
+        ('{"api_key": "k-123"}', '{"api_key": "***"}'),
+        ("DB_PASSWORD=s3cr3t failed", "DB_PASSWORD=*** failed"),
+        ("pwd: abc rejected", "pwd: *** rejected"),
+        ("token=abc&x=1", "token=***&x=1"),
+        # Words that only mention a secret are left alone.
+        ('password authentication failed for user "app"', None),
+        ("the token bucket is empty", None),
+    ],
+)
+def test_redaction_of_secrets_written_outside_urls(text: str, shown: str | None) -> None:
+    assert es.redact_text(text) == (text if shown is None else shown)

@@ -676,3 +676,70 @@ def test_subscribe_closes_an_inner_iterator_that_is_not_a_generator(telemetry: T
 
     asyncio.run(body())
     assert closed == [True]
+
+
+def test_a_backends_own_public_attributes_pass_through_the_wrapper(telemetry: Telemetry) -> None:
+    # Turning telemetry on by configuration must not break code that uses what a
+    # backend offers beyond the interface (SQL's engine, Redis's skipped_corrupt...).
+    class Special(MemoryEventStore):
+        answer = 42
+
+        def pool_status(self) -> str:
+            return "idle"
+
+    store = telemetry.wrap(Special())
+    assert store.answer == 42
+    assert store.pool_status() == "idle"
+    with pytest.raises(AttributeError):
+        _ = store._runs  # private state stays private
+    with pytest.raises(AttributeError):
+        _ = store.no_such_attribute
+
+
+def test_wrapping_an_instrumented_store_again_records_each_operation_once(
+    telemetry: Telemetry,
+) -> None:
+    inner = MemoryEventStore()
+    twice = telemetry.wrap(telemetry.wrap(inner))
+    assert twice.inner is inner
+
+    async def body() -> None:
+        async with twice as store:
+            await store.append(delta(es.RunId.new()))
+
+    run(body())
+    assert len(telemetry.finished("eventstore.append")) == 1
+    (point,) = telemetry.points("eventstore.events.appended")
+    assert point.value == 1
+
+
+def test_closing_a_subscription_before_its_first_step_closes_the_inner_one(
+    telemetry: Telemetry,
+) -> None:
+    closed: list[str] = []
+
+    class Inner:
+        def __aiter__(self) -> Inner:
+            return self
+
+        async def __anext__(self) -> es.EventEnvelope:
+            raise StopAsyncIteration
+
+        async def aclose(self) -> None:
+            closed.append("inner")
+
+    class Custom(MemoryEventStore):
+        def subscribe(
+            self, run_id: es.RunId, after_seq: int | None = None, *, until_terminal: bool = False
+        ) -> AsyncIterator[es.EventEnvelope]:
+            return Inner()
+
+    async def body() -> None:
+        async with telemetry.wrap(Custom()) as store:
+            stream = store.subscribe(es.RunId.new())
+            assert isinstance(stream, AsyncGenerator)
+            await stream.aclose()
+            await stream.aclose()
+
+    run(body())
+    assert closed == ["inner"]

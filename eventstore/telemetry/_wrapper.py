@@ -12,8 +12,8 @@ from __future__ import annotations
 __all__ = ["InstrumentedStore"]
 
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Self
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 from .._envelope import EventEnvelope
 from .._events import is_event
@@ -69,6 +69,10 @@ class InstrumentedStore(EventStore):
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
     ) -> None:
+        # Wrapping twice (EVENTSTORE_TELEMETRY=1 and a wrap by hand) would record
+        # every operation twice; the outer wrap, with its providers, is the one kept.
+        while isinstance(inner, InstrumentedStore):
+            inner = inner.inner
         super().__init__(max_event_bytes=inner.max_event_bytes)
         self._inner = inner
         # backend_name and capabilities are class attributes of a backend; the wrapper
@@ -81,6 +85,17 @@ class InstrumentedStore(EventStore):
     def inner(self) -> EventStore:
         """The wrapped store."""
         return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        """The inner store's own public attributes (``engine``, ``skipped_corrupt``...).
+
+        Turning telemetry on is configuration: code that uses what one backend
+        offers beyond the EventStore interface must keep working. Such calls are
+        not traced.
+        """
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
     def describe(self) -> str:
         """The inner store's description (credentials redacted)."""
@@ -242,11 +257,11 @@ class InstrumentedStore(EventStore):
         except Exception:
             with self._traced("subscribe", attributes):
                 raise
-        return self._follow(iterator, attributes)
+        return _Subscription(self._follow(iterator, attributes), iterator)
 
     async def _follow(
         self, iterator: AsyncIterator[EventEnvelope], attributes: Attributes
-    ) -> AsyncIterator[EventEnvelope]:
+    ) -> AsyncGenerator[EventEnvelope, None]:
         instruments = self._instruments
         metric_attributes = instruments.metric_attributes("subscribe")
         span = instruments.start_span("subscribe", attributes)
@@ -341,3 +356,40 @@ class InstrumentedStore(EventStore):
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
         return self._inner._translate_error(exc, operation)
+
+
+class _Subscription(AsyncGenerator[EventEnvelope, None]):
+    """The instrumented iteration, closing the inner one even if never started.
+
+    Closing an async generator that has not run its first step skips its
+    ``finally``; the inner subscription, already created (it validated its
+    arguments), would then stay open. This closes it in that case; once started,
+    the instrumented generator's own ``finally`` closes it.
+    """
+
+    def __init__(
+        self, outer: AsyncGenerator[EventEnvelope, None], inner: AsyncIterator[EventEnvelope]
+    ) -> None:
+        self._outer = outer
+        self._inner = inner
+        self._started = False
+
+    async def asend(self, value: None) -> EventEnvelope:
+        """The next envelope (a generator's ``asend``)."""
+        self._started = True
+        return await self._outer.asend(value)
+
+    async def athrow(self, *args: Any) -> EventEnvelope:
+        """Raise inside the iteration (a generator's ``athrow``)."""
+        self._started = True
+        return await self._outer.athrow(*args)
+
+    async def aclose(self) -> None:
+        """Stop the iteration and the inner store's subscription."""
+        try:
+            await self._outer.aclose()
+        finally:
+            aclose = None if self._started else getattr(self._inner, "aclose", None)
+            self._started = True  # closed: a second aclose() has nothing left to do
+            if aclose is not None:
+                await aclose()

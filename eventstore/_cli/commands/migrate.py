@@ -14,6 +14,12 @@ async def _migrate(url: str) -> list[str]:
     from ..._plugins import default_registry
     from ..._url import redact_url
 
+    if "telemetry" in url:
+        # The option belongs to open_store's wrapper, not to the backend; the same
+        # URL must work for every command.
+        from ...telemetry import take_telemetry_option
+
+        url, _ = take_telemetry_option(url, {})
     entry = default_registry().backend_for(url)
     if entry.spec.migrate is None:
         raise ConfigurationError(
