@@ -18,20 +18,22 @@ from contextlib import contextmanager
 
 
 @contextmanager
-def run_lock(path: str, *, exclusive: bool) -> Iterator[bool]:
+def run_lock(path: str, *, exclusive: bool, create: bool | None = None) -> Iterator[bool]:
     """Hold the lock file at ``path``: exclusively to write, shared to read.
 
-    A writer creates the lock file; a reader never does (reading an unknown run
-    must not leave files behind) and gets ``False`` when there is none, meaning
-    the run does not exist. Otherwise ``True`` while the lock is held.
+    The lock file is created when ``create`` (default: for a writer). A reader of
+    an unknown run must not leave files behind: without the file it gets
+    ``False``, meaning the run does not exist. Otherwise ``True`` while the lock
+    is held.
     """
-    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if exclusive else 0)
+    create = exclusive if create is None else create
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
     while True:
         try:
             fd = os.open(path, flags, 0o644)
         except FileNotFoundError:
-            if exclusive:
+            if create:
                 raise  # the directory itself is gone
             yield False
             return

@@ -11,7 +11,7 @@ reported as corrupt.
 
 from __future__ import annotations
 
-__all__ = ["BATCH_CONTINUES", "RunIndex"]
+__all__ = ["BATCH_CONTINUES", "RunIndex", "read_range"]
 
 import json
 import os
@@ -21,6 +21,27 @@ from typing import Final
 #: How every line of a batch but its last ends: a space, which JSON ignores, so that
 #: a batch cut short by a crash is recognised and dropped as a whole.
 BATCH_CONTINUES: Final = b" \n"
+
+# Files are indexed this much at a time: one read of a whole large run would hold it
+# all in memory at once, and Linux returns at most about 2 GiB from one read anyway.
+_CHUNK: Final = 8 * 1024 * 1024
+
+
+def read_range(fd: int, length: int, offset: int) -> bytes:
+    """``length`` bytes at ``offset``, fewer only at the end of the file.
+
+    One ``pread`` may return less than asked (Linux caps it near 2 GiB); taking a
+    short read for the whole range would silently drop what follows.
+    """
+    parts: list[bytes] = []
+    while length > 0:
+        part = os.pread(fd, min(length, 1 << 30), offset)
+        if not part:
+            break
+        parts.append(part)
+        offset += len(part)
+        length -= len(part)
+    return b"".join(parts)
 
 
 class RunIndex:
@@ -45,6 +66,9 @@ class RunIndex:
         self.last_emitted_at: datetime | None = None
         #: ``(inode, size)`` of the file at the last refresh, torn tail included.
         self.seen = (inode, 0)
+        #: Modification time at the last refresh: a write replacing a torn tail
+        #: with as many bytes leaves the size as it was.
+        self.mtime_ns = 0
         self._first_line = b""
 
     @property
@@ -69,20 +93,29 @@ class RunIndex:
 
     def extend(self, fd: int, size: int) -> None:
         """Index the complete batches of lines between :attr:`end` and ``size``."""
-        start = self.end
-        tail = os.pread(fd, size - start, start) if size > start else b""
-        position = 0
+        offset = self.end
+        carry = b""  # the start of a line that continues in the next chunk
         batch: list[tuple[bytes, int]] = []
-        while (newline := tail.find(b"\n", position)) >= 0:
-            line = tail[position : newline + 1]
-            position = newline + 1
-            batch.append((line, start + position))
-            if not line.endswith(BATCH_CONTINUES):
-                for complete, end in batch:
-                    self._add_line(complete, end)
-                batch.clear()
+        while offset < size:
+            chunk = read_range(fd, min(_CHUNK, size - offset), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            data = carry + chunk
+            base = offset - len(data)  # file offset of data[0]
+            position = 0
+            while (newline := data.find(b"\n", position)) >= 0:
+                line = data[position : newline + 1]
+                position = newline + 1
+                batch.append((line, base + position))
+                if not line.endswith(BATCH_CONTINUES):
+                    for complete, end in batch:
+                        self._add_line(complete, end)
+                    batch.clear()
+            carry = data[position:]
         # Lines of a batch whose last line is missing stay out, like a torn line.
-        self.seen = (self.inode, size)
+        # What was read, not what was asked: a short read is looked at again later.
+        self.seen = (self.inode, offset)
 
     def _add_line(self, line: bytes, end: int) -> None:
         self.ends.append(end)

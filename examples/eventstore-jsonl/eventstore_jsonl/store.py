@@ -58,12 +58,15 @@ from eventstore import (
 
 from ._backdoor import JsonlBackdoor
 from ._files import fsync_directory, open_data, run_lock
-from ._index import BATCH_CONTINUES, RunIndex
+from ._index import BATCH_CONTINUES, RunIndex, read_range
 from .plugin import CAPABILITIES
 
 #: Longest pause between two looks at a run file while a subscriber waits for
 #: another process to append (appends in this process wake it at once).
 MAX_POLL_INTERVAL: Final = 0.1
+
+#: Runs whose index (line offsets and event ids) a store keeps between calls.
+MAX_CACHED_RUNS: Final = 1024
 
 
 class JsonlOptions(StoreOptions):
@@ -213,7 +216,10 @@ class JsonlEventStore(EventStore):
         Yields ``None`` when reading a run that has no file.
         """
         data_path, lock_path = self._paths(run_id)
-        with run_lock(lock_path, exclusive=write) as exists:
+        # A data file without its lock file (restored from a backup without it) is
+        # still a run: its lock file is made again, as a writer would.
+        create = write or os.path.exists(data_path)
+        with run_lock(lock_path, exclusive=write, create=create) as exists:
             fd = open_data(data_path, write=write) if exists else None
             if fd is None:
                 yield None
@@ -226,10 +232,16 @@ class JsonlEventStore(EventStore):
     def _refresh(self, run_id: RunId, fd: int) -> RunIndex:
         stat = os.fstat(fd)
         with self._index_mutex:
-            index = self._indexes.get(run_id)
+            index = self._indexes.pop(run_id, None)
             if index is None or not index.describes(fd, stat.st_ino, stat.st_size):
-                index = self._indexes[run_id] = RunIndex(stat.st_ino)
+                index = RunIndex(stat.st_ino)
+            # Most recently used last; the oldest go once there are too many, so a
+            # long-lived process that touches many runs does not keep them all.
+            self._indexes[run_id] = index
+            while len(self._indexes) > MAX_CACHED_RUNS:
+                del self._indexes[next(iter(self._indexes))]
             index.extend(fd, stat.st_size)
+            index.mtime_ns = stat.st_mtime_ns
             return index
 
     def _append_sync(
@@ -342,7 +354,7 @@ class JsonlEventStore(EventStore):
     ) -> list[EventEnvelope]:
         """Read and decode the lines of seqs ``first`` to ``last``."""
         start = index.start_of(first)
-        lines = os.pread(fd, index.ends[last - 1] - start, start).split(b"\n")[:-1]
+        lines = read_range(fd, index.ends[last - 1] - start, start).split(b"\n")[:-1]
         envelopes = []
         for seq, line in enumerate(lines, start=first):
             try:
@@ -391,7 +403,10 @@ class JsonlEventStore(EventStore):
                 if locked is None or locked[1].count == 0:
                     continue
                 index = locked[1]
-                run_session = self._session(run_id, index)
+                # The session of the last line that decodes: one damaged line is
+                # reported when the run is read, not by failing the whole listing.
+                known = index.session_id
+                run_session = None if known is None else SessionId.parse(known)
                 if session_id is not None and run_session != session_id:
                     continue
                 infos.append(
@@ -454,4 +469,8 @@ class JsonlEventStore(EventStore):
         index = self._indexes.get(run_id)
         if index is not None and index.count > after_seq:
             return True
-        return index is None or (stat.st_ino, stat.st_size) != index.seen
+        return (
+            index is None
+            or (stat.st_ino, stat.st_size) != index.seen
+            or stat.st_mtime_ns != index.mtime_ns
+        )

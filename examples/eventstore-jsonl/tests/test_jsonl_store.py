@@ -382,3 +382,106 @@ def test_subscriber_does_not_spin_after_another_process_deletes_the_run(tmp_path
 
     # Polling backs off to 100 ms: a handful of reads, not thousands.
     assert asyncio.run(body()) < 30
+
+
+# -- large files, damaged and restored directories ---------------------------------------
+
+
+def test_short_reads_neither_hide_events_nor_let_an_append_truncate_them(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Linux returns at most ~2 GiB from one read. A reader that took one short read
+    # for the whole file took the rest for a torn tail, and the next append cut it
+    # off. Here every read is short and the chunks are tiny, to the same effect.
+    from eventstore_jsonl import _index
+
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 40))
+    real_pread = _index.os.pread
+    monkeypatch.setattr(_index, "_CHUNK", 333)
+    monkeypatch.setattr(_index.os, "pread", lambda fd, n, at: real_pread(fd, min(n, 100), at))
+
+    async def scenario() -> tuple[int, EventEnvelope, list[EventEnvelope]]:
+        async with eventstore.open_store(url) as store:  # a fresh index
+            last = await store.last_seq(run_id)
+            appended = await store.append(TextDelta(run_id=run_id, delta="after"))
+            return last, appended, await store.list_after(run_id, None, 100)
+
+    last, appended, stored = run(scenario())
+    assert last == 40
+    assert appended.seq == 41
+    assert [e.seq for e in stored] == list(range(1, 42))
+
+
+def test_one_damaged_run_does_not_break_listing_the_others(url: str, directory: Path) -> None:
+    damaged, intact = RunId.new(), RunId.new()
+    session = SessionId.new()
+    run(append_and_read(url, intact, 2))
+
+    async def start_damaged() -> None:
+        async with eventstore.open_store(url) as store:
+            await store.append(RunStarted(run_id=damaged, session_id=session, provider="p", model="m"))
+            await store.append(TextDelta(run_id=damaged, delta="x"))
+
+    run(start_damaged())
+    path = directory / f"{damaged}.jsonl"
+    first, _ = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(first + b"garbage\n")
+
+    async def listing() -> tuple[list[RunId], list[RunId]]:
+        async with eventstore.open_store(url) as store:  # nothing cached
+            every = [info.run_id for info in await store.list_runs()]
+            mine = [info.run_id for info in await store.list_runs(session_id=session)]
+            return every, mine
+
+    every, mine = run(listing())
+    assert sorted(every) == sorted([damaged, intact])
+    assert mine == [damaged]  # the session of its last line that decodes
+
+
+def test_a_run_restored_without_its_lock_file_is_still_read(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    stored = run(append_and_read(url, run_id, 3))
+    (directory / f"{run_id}.lock").unlink()
+
+    async def scenario() -> tuple[int, list[EventEnvelope], list[RunId], list[EventEnvelope]]:
+        async with eventstore.open_store(url) as store:
+            last = await store.last_seq(run_id)
+            page = await store.list_after(run_id)
+            runs = [info.run_id for info in await store.list_runs()]
+            stream = store.subscribe(run_id)
+            followed = [await anext(stream) for _ in range(3)]
+            await stream.aclose()  # type: ignore[attr-defined]
+            return last, page, runs, followed
+
+    last, page, runs, followed = run(scenario())
+    assert last == 3
+    assert page == stored == followed
+    assert runs == [run_id]
+    assert (directory / f"{run_id}.lock").exists()
+
+
+def test_an_append_replacing_a_torn_tail_of_its_own_size_wakes_other_subscribers(
+    url: str, directory: Path
+) -> None:
+    run_id = RunId.new()
+    path = directory / f"{run_id}.jsonl"
+
+    async def scenario() -> list[int]:
+        async with eventstore.open_store(url) as reader, eventstore.open_store(url) as writer:
+            await writer.append(TextDelta(run_id=run_id, delta="aaaa"))
+            line_length = path.stat().st_size
+            stream = reader.subscribe(run_id, 1)
+            waiting = asyncio.ensure_future(anext(stream))
+            # A writer died mid-line, leaving exactly as many bytes as the next
+            # line will have; the reader has looked at the file since.
+            with path.open("ab") as torn:
+                torn.write(b"x" * line_length)
+            await asyncio.sleep(0.3)
+            appended = await writer.append(TextDelta(run_id=run_id, delta="bbbb"))
+            assert path.stat().st_size == 2 * line_length  # as long as with the torn tail
+            envelope = await asyncio.wait_for(waiting, 2)
+            await stream.aclose()  # type: ignore[attr-defined]
+            return [appended.seq, envelope.seq]
+
+    assert run(scenario()) == [2, 2]
