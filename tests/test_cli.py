@@ -207,7 +207,7 @@ def test_check_without_the_suite_installed_exits_2(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "eventstore_contract", None)
     code, _, err = invoke("check", "memory://")
     assert code == 2
-    assert "pip install eventstore-contract-tests" in err
+    assert "eventstore-contract-tests" in err and "pip install ./contract_tests" in err
 
 
 @pytest.mark.parametrize("status", [0, 1])

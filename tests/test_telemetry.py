@@ -631,7 +631,7 @@ def test_enabled_without_opentelemetry_says_what_to_install() -> None:
         """
     )
     assert result.returncode == 0, result.stderr
-    assert "pip install 'eventstore[otel]'" in result.stdout
+    assert "pip install './[otel]'" in result.stdout
 
 
 # -- the wrapped store still obeys the whole contract ----------------------------------

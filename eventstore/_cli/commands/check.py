@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 _INSTALL_HINT = (
-    "the conformance suite is not installed: pip install eventstore-contract-tests "
-    "(or pip install -e contract_tests/ from a checkout)"
+    "the conformance suite (distribution eventstore-contract-tests) is not installed; "
+    "from a checkout: pip install ./contract_tests"
 )
 
 

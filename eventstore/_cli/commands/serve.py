@@ -35,8 +35,8 @@ def serve(
         from ..._errors import ConfigurationError
 
         raise ConfigurationError(
-            "eventstore serve needs its extra: pip install 'eventstore[serve]' "
-            f"({exc.name} is missing)"
+            f"eventstore serve needs eventstore's 'serve' extra ({exc.name} is missing); "
+            "from a checkout: pip install './[serve]'"
         ) from exc
     serve_command(url, host=host, port=port, allowed_hosts=allow_host or None)
 
