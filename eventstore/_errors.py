@@ -33,6 +33,7 @@ __all__ = [
     "HistoryUnavailableError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
+    "RunDeletedError",
     "RunDivergedError",
     "StoreClosedError",
     "UnsupportedOperationError",
@@ -120,6 +121,19 @@ class CorruptEventError(EventStoreError):
         self.position = position
         self.reason = reason
         super().__init__(f"run {run_id}: stored entry at {position} is corrupt: {reason}")
+
+
+class RunDeletedError(EventStoreError):
+    """A run followed with ``subscribe`` was deleted (it now ends before what was seen)."""
+
+    def __init__(self, *, run_id: UUID, seen_seq: int, last_seq: int) -> None:
+        self.run_id = run_id
+        self.seen_seq = seen_seq
+        self.last_seq = last_seq
+        super().__init__(
+            f"run {run_id} was deleted while it was followed: the subscriber had seen seq "
+            f"{seen_seq}, the run now ends at seq {last_seq}"
+        )
 
 
 class HistoryUnavailableError(EventStoreError):

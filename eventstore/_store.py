@@ -36,6 +36,7 @@ from ._errors import (
     EventStoreError,
     EventTooLargeError,
     InvalidArgumentError,
+    RunDeletedError,
     RunDivergedError,
     StoreClosedError,
     UnsupportedOperationError,
@@ -448,6 +449,13 @@ class EventStore(abc.ABC):
                         return
                 continue
             self._require_open()
+            if last > 0:
+                # Nothing after `last`: a run that now ends before it was deleted
+                # (and perhaps written again); following it on would hang or hand out
+                # another log's events under seqs that look continuous.
+                current = await self.last_seq(run_id)
+                if current < last:
+                    raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
             with self._boundaries["wait"]:
                 await self._wait_for_append(run_id, last, idle)
             idle += 1

@@ -668,6 +668,24 @@ def test_serve_command_runs_uvicorn_on_the_given_address(monkeypatch: pytest.Mon
     assert config.timeout_graceful_shutdown > 0
 
 
+def test_a_run_deleted_while_streamed_ends_the_stream_with_a_410_failure() -> None:
+    async def body() -> None:
+        store = es.open_store("memory://")
+        app = create_app(store)
+        async with store:
+            run_id = es.RunId.new()
+            await store.append_batch(sample_events(run_id, es.SessionId.new())[:2])
+            stream = RawStream(app, f"/runs/{run_id}/stream")
+            await stream.read_until(b"id: 2\n")
+            await store.delete_run(run_id)
+            received = await stream.read_until(b"event: failure")
+            (failure,) = [f for f in parse_sse(received.decode()) if f.get("event") == "failure"]
+            assert json.loads(failure["data"])["status"] == 410
+            await stream.task
+
+    run(asyncio.wait_for(body(), 10))
+
+
 def test_close_streams_ends_open_streams_without_end_so_clients_resume() -> None:
     async def body() -> None:
         store = es.open_store("memory://")

@@ -428,3 +428,21 @@ def test_seqs_beyond_64_bits_are_value_errors() -> None:
             assert await store.list_after(RUN, (1 << 63) - 1) == []
 
     run(body())
+
+
+def test_a_subscription_to_a_run_deleted_meanwhile_raises_instead_of_hanging() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append_batch([delta(), delta(), delta()])
+            stream = store.subscribe(RUN)
+            assert [(await anext(stream)).seq for _ in range(3)] == [1, 2, 3]
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            await store.delete_run(RUN)
+            # Written again: seq 1 is another log's, not the continuation of seq 3.
+            await store.append(delta(text="new"))
+            with pytest.raises(es.RunDeletedError, match="had seen seq 3") as caught:
+                await asyncio.wait_for(waiting, 5)
+            assert (caught.value.seen_seq, caught.value.last_seq) == (3, 1)
+
+    asyncio.run(asyncio.wait_for(body(), 10))

@@ -20,6 +20,7 @@ from .._errors import (
     CorruptEventError,
     EventStoreError,
     HistoryUnavailableError,
+    RunDeletedError,
     StoreClosedError,
     UnsupportedOperationError,
 )
@@ -33,6 +34,7 @@ _STATUSES: Final[tuple[tuple[type[Exception], int], ...]] = (
     (StoreClosedError, 503),
     (UnsupportedOperationError, 501),
     (HistoryUnavailableError, 410),
+    (RunDeletedError, 410),
     (CorruptEventError, 500),
     (BackendError, 500),
     # InvalidArgumentError and ConfigurationError are ValueErrors: the caller's fault.
