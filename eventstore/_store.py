@@ -436,12 +436,14 @@ class EventStore(abc.ABC):
         # or repeat one.
         last = after_seq
         idle = 0
+        held = False  # whether the run has reached `last` during this subscription
         if until_terminal and after_seq > 0 and await self._ended_by(run_id, after_seq):
             return
         while True:
             page = await self.list_after(run_id, last, self.subscribe_page_size)
             if page:
                 idle = 0
+                held = True
                 for envelope in page:
                     yield envelope
                     last = envelope.seq
@@ -450,11 +452,15 @@ class EventStore(abc.ABC):
                 continue
             self._require_open()
             if last > 0:
-                # Nothing after `last`: a run that now ends before it was deleted
-                # (and perhaps written again); following it on would hang or hand out
-                # another log's events under seqs that look continuous.
+                # Nothing after `last`. A run that held `last` during this subscription
+                # and now ends before it was deleted (and perhaps written again):
+                # following it on would hang, or hand out another log's events under
+                # seqs that look continuous. A resume point past the end that the run
+                # never reached is waited for instead.
                 current = await self.last_seq(run_id)
-                if current < last:
+                if current >= last:
+                    held = True
+                elif held:
                     raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
             with self._boundaries["wait"]:
                 await self._wait_for_append(run_id, last, idle)

@@ -446,3 +446,18 @@ def test_a_subscription_to_a_run_deleted_meanwhile_raises_instead_of_hanging() -
             assert (caught.value.seen_seq, caught.value.last_seq) == (3, 1)
 
     asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_a_caught_up_resumed_subscription_notices_the_run_deleted() -> None:
+    # Resumed exactly at the end: the run held that seq, so losing it is a deletion.
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append_batch([delta(), delta()])
+            stream = store.subscribe(RUN, 2)
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            await store.delete_run(RUN)
+            with pytest.raises(es.RunDeletedError):
+                await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(asyncio.wait_for(body(), 10))
