@@ -178,6 +178,8 @@ class MemoryEventStore(EventStore):
 
     async def _delete_run(self, run_id: RunId) -> int:
         run = self._runs.pop(run_id, None)
+        # Subscribers look again and find the run gone (RunDeletedError).
+        self._notifier.notify(run_id)
         return 0 if run is None else len(run.envelopes)
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:

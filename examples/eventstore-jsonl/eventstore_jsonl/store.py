@@ -177,7 +177,9 @@ class JsonlEventStore(EventStore):
         return await asyncio.to_thread(self._list_runs_sync, session_id, limit, after)
 
     async def _delete_run(self, run_id: RunId) -> int:
-        return await asyncio.to_thread(self._delete_run_sync, run_id)
+        removed = await asyncio.to_thread(self._delete_run_sync, run_id)
+        self._notifier.notify(run_id)  # subscribers look again and find the run gone
+        return removed
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         # Listen first: an append in this process between the look at the file and
@@ -462,10 +464,12 @@ class JsonlEventStore(EventStore):
         try:
             stat = os.stat(self._paths(run_id)[0])
         except FileNotFoundError:
-            # Deleted (perhaps by another process): whatever this process cached of
-            # the run is stale, and must not keep reporting news.
-            self._forget(run_id)
-            return False
+            # Deleted (perhaps by another process): news once, so the subscriber
+            # looks again and finds the run gone; then the stale index is dropped and
+            # a missing file is no news, or a subscriber would spin.
+            with self._index_mutex:
+                known = self._indexes.pop(run_id, None)
+            return known is not None and known.count > 0
         index = self._indexes.get(run_id)
         if index is not None and index.count > after_seq:
             return True

@@ -485,3 +485,20 @@ def test_an_append_replacing_a_torn_tail_of_its_own_size_wakes_other_subscribers
             return [appended.seq, envelope.seq]
 
     assert run(scenario()) == [2, 2]
+
+
+def test_a_run_deleted_by_another_store_ends_its_subscribers_with_run_deleted(url: str) -> None:
+    run_id = RunId.new()
+
+    async def scenario() -> None:
+        async with eventstore.open_store(url) as reader, eventstore.open_store(url) as writer:
+            await writer.append_batch(deltas(run_id, 2))
+            stream = reader.subscribe(run_id)
+            assert [(await anext(stream)).seq for _ in range(2)] == [1, 2]
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.1)
+            await writer.delete_run(run_id)
+            with pytest.raises(eventstore.RunDeletedError):
+                await asyncio.wait_for(waiting, 5)
+
+    run(scenario())
