@@ -201,6 +201,22 @@ class RegisteredBackend:
         return obj
 
 
+def _check_distinct(specs: list[BackendSpec], plugin: str) -> None:
+    """Refuse one plugin's backends that share a name or a scheme among themselves."""
+    names: set[str] = set()
+    schemes: set[str] = set()
+    for spec in specs:
+        if spec.name in names:
+            raise ConfigurationError(f"plugin {plugin!r} registers backend {spec.name!r} twice")
+        names.add(spec.name)
+        for scheme in spec.schemes:
+            if scheme in schemes:
+                raise ConfigurationError(
+                    f"plugin {plugin!r} registers scheme {scheme!r} for two backends"
+                )
+            schemes.add(scheme)
+
+
 class Registry:
     """The backends available to :func:`open_store`, discovered through pluggy.
 
@@ -278,6 +294,7 @@ class Registry:
                     f"eventstore_register_backends returned {type(bad[0]).__name__}, "
                     "expected BackendSpec values"
                 )
+            _check_distinct(specs, name)
             if not replace:
                 for spec in specs:  # all checked before any is added
                     self._check_free(spec, name)
@@ -290,6 +307,7 @@ class Registry:
         return [self._add(spec, name, distribution, version) for spec in specs]
 
     def _check_free(self, spec: BackendSpec, plugin: str) -> None:
+        """Refuse a backend name or scheme another plugin's backend has taken."""
         if spec.name in self._backends:
             raise ConfigurationError(
                 f"backend {spec.name!r} from plugin {plugin!r} is already registered by "

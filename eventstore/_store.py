@@ -35,6 +35,7 @@ from ._errors import (
     ConcurrencyError,
     EventStoreError,
     EventTooLargeError,
+    HistoryUnavailableError,
     InvalidArgumentError,
     RunDeletedError,
     RunDivergedError,
@@ -436,48 +437,51 @@ class EventStore(abc.ABC):
         # or repeat one.
         last = after_seq
         idle = 0
-        held = False  # whether the run has reached `last` during this subscription
-        if until_terminal and after_seq > 0 and await self._ended_by(run_id, after_seq):
+        # The event id found at seq `last` during this subscription. Each read starts
+        # one seq early to see that it is still there: a run deleted meanwhile (and
+        # perhaps written again, shorter or longer) must not hang the subscriber or
+        # hand it another log's events under seqs that look continuous.
+        anchor: EventId | None = None
+        if until_terminal and after_seq > 0 and await terminal_seq(self, run_id, after_seq):
             return
         while True:
-            page = await self.list_after(run_id, last, self.subscribe_page_size)
+            page = await self._page_after(run_id, last, anchor)
             if page:
                 idle = 0
-                held = True
                 for envelope in page:
                     yield envelope
-                    last = envelope.seq
+                    last, anchor = envelope.seq, envelope.event_id
                     if until_terminal and envelope.event.is_terminal:
                         return
                 continue
+            if anchor is None and last > 0:
+                # A resume point: learn what is stored there, if the run has got so far.
+                anchor = await self._event_id_at(run_id, last)
             self._require_open()
-            if last > 0:
-                # Nothing after `last`. A run that held `last` during this subscription
-                # and now ends before it was deleted (and perhaps written again):
-                # following it on would hang, or hand out another log's events under
-                # seqs that look continuous. A resume point past the end that the run
-                # never reached is waited for instead.
-                current = await self.last_seq(run_id)
-                if current >= last:
-                    held = True
-                elif held:
-                    raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
             with self._boundaries["wait"]:
                 await self._wait_for_append(run_id, last, idle)
             idle += 1
 
-    async def _ended_by(self, run_id: RunId, after_seq: int) -> bool:
-        """True if the run ended at or before ``after_seq``: nothing more to wait for.
+    async def _page_after(
+        self, run_id: RunId, last: int, anchor: EventId | None
+    ) -> list[EventEnvelope]:
+        """The next page of a subscription, checking that seq ``last`` is unchanged."""
+        size = self.subscribe_page_size
+        if anchor is None:
+            return await self.list_after(run_id, last, size)
+        try:
+            page = await self.list_after(run_id, last - 1, min(size + 1, MAX_LIMIT))
+        except HistoryUnavailableError:
+            # Retention trimmed seq `last` itself: nothing to compare, read on.
+            return await self.list_after(run_id, last, size)
+        if not page or page[0].seq != last or page[0].event_id != anchor:
+            current = await self.last_seq(run_id)
+            raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
+        return page[1:]
 
-        A consumer resuming right after the terminal event, or from past it (an id
-        kept from before the run was deleted and written again), must not wait
-        forever for events that will never come.
-        """
-        last = await self.last_seq(run_id)
-        if not 0 < last <= after_seq:
-            return False
-        tail = await self.list_after(run_id, last - 1, 1)
-        return bool(tail) and tail[0].seq == last and tail[0].event.is_terminal
+    async def _event_id_at(self, run_id: RunId, seq: int) -> EventId | None:
+        page = await self.list_after(run_id, seq - 1, 1)
+        return page[0].event_id if page and page[0].seq == seq else None
 
     # -- runs --------------------------------------------------------------------
 
@@ -640,6 +644,23 @@ class EventStore(abc.ABC):
             f"{self.backend_name} {operation} failed: {type(exc).__name__}: "
             f"{redact_text(str(exc))}"
         )
+
+
+async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int | None:
+    """The seq of the run's terminal event if a consumer after ``after_seq`` has seen it.
+
+    That is when the event at ``after_seq`` is terminal (a consumer resuming right
+    after the end), or when the run's last event is terminal and ``after_seq`` is
+    past it (a stale resume point). Nothing more will come for such a consumer.
+    """
+    last = await store.last_seq(run_id)
+    if last == 0 or after_seq < 1:
+        return None
+    probe = min(after_seq, last)
+    page = await store.list_after(run_id, probe - 1, 1)
+    if page and page[0].seq == probe and page[0].event.is_terminal:
+        return probe
+    return None
 
 
 def stamp_sessions(

@@ -20,7 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._errors import ConfigurationError
 
 _SCHEME: Final = re.compile(r"[a-zA-Z][\w+.-]*://")
-_URL_IN_TEXT: Final = re.compile(r"[a-zA-Z][\w+.-]*://\S+")
+# A scheme starts where a word starts (the look-behind): otherwise every character of
+# a long run is tried as a start and scanned to the run's end, quadratic in its length.
+_URL_IN_TEXT: Final = re.compile(r"(?<![\w+.-])[a-zA-Z][\w+.-]*://\S+")
 # Query options whose value may be a secret (libpq's and redis-py's `password`,
 # `sslpassword`, tokens, keys...): their values are masked wherever a URL is shown.
 _SECRET_OPTION: Final = re.compile(
@@ -29,11 +31,15 @@ _SECRET_OPTION: Final = re.compile(
 )
 # A secret written as `name=value`, `name: value` or `'name': 'value'` in free text,
 # as drivers put DSNs and connection settings into their messages ("host=db
-# password=..."). Only names that say they hold a secret; the value ends at
-# whitespace, a quote, or a separator.
+# password=..."). Only names that say they hold a secret ("max_tokens" does not); a
+# quoted value is masked to its closing quote, an unquoted one to whitespace or a
+# separator. The name may only start where a word starts (the look-behind), which
+# keeps matching linear: a `\b` there let every dot of "a.a.a..." start a scan.
 _SECRET_IN_TEXT: Final = re.compile(
-    r"""(?P<name>(?P<q>['"]?)\b[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key"""
-    r"""|access[_-]?key|credential)s?(?P=q)\s*[=:]\s*(?P<vq>['"]?))(?P<value>[^\s'",;&}]+)""",
+    r"""(?P<name>(?P<q>['"]?)(?<![\w.-])[\w.-]*?"""
+    r"""(?:password|passwd|pwd|secret|token(?!s)|api[_-]?key|access[_-]?key|credentials?)"""
+    r"""(?:[_-]?key)?(?P=q)\s*[=:]\s*)"""
+    r"""(?:(?P<vq>['"])(?P<quoted>[^'"]*)(?P=vq)|(?P<value>[^\s'",;&}]+))""",
     re.IGNORECASE,
 )
 _MASK: Final = "***"
@@ -77,8 +83,14 @@ def _mask_options(text: str) -> str:
     return _SECRET_OPTION.sub(lambda m: f"{m.group('name')}{_MASK}", text)
 
 
+def _mask_assignment(match: re.Match[str]) -> str:
+    quote = match.group("vq")
+    masked = f"{quote}{_MASK}{quote}" if quote else _MASK
+    return f"{match.group('name')}{masked}"
+
+
 def _mask_assignments(text: str) -> str:
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group('name')}{_MASK}", text)
+    return _SECRET_IN_TEXT.sub(_mask_assignment, text)
 
 
 def redact_url(url: str) -> str:

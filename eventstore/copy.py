@@ -19,6 +19,7 @@ from ._envelope import EventEnvelope
 from ._errors import (
     ConcurrencyError,
     ConfigurationError,
+    HistoryUnavailableError,
     InvalidArgumentError,
     RunDivergedError,
 )
@@ -86,7 +87,9 @@ async def copy_runs(
     :class:`~eventstore.RunDivergedError`, rather than being continued with the
     source's events. A source run with a hole in its
     seqs (possible in logs written by other tools) raises ``InvalidArgumentError``
-    naming it. Another copy writing the same runs at the same time is tolerated.
+    naming it. Another copy writing the same runs at the same time is tolerated. A
+    source whose retention trimmed a run's first events is compared from its first
+    event still there.
     """
     if Capability.IMPORT not in destination.capabilities:
         raise ConfigurationError(
@@ -116,7 +119,15 @@ async def copy_runs(
         # diverged anywhere is refused, not merged.
         after = 0
         while True:
-            page = await source.list_after(run_id, after, page_size)
+            try:
+                page = await source.list_after(run_id, after, page_size)
+            except HistoryUnavailableError as exc:
+                if after != 0:
+                    raise
+                # The source's retention trimmed the start of the run: compare from
+                # its first event still there (a copy resumed after the trim).
+                after = exc.first_available - 1
+                continue
             if not page:
                 break
             _check_no_hole(run_id, after, page)

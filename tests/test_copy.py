@@ -164,3 +164,32 @@ def test_two_copies_of_the_same_runs_at_once_both_finish() -> None:
             assert all(c.identical for c in await verify_runs(src, dst, ids))
 
     asyncio.run(body())
+
+
+def test_a_copy_resumed_after_the_source_trimmed_old_events_continues() -> None:
+    class Trimming(MemoryEventStore):
+        """Keeps the newest events only, as the Redis backend's retention does."""
+
+        first = 1
+
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
+            if after_seq + 1 < self.first:
+                raise es.HistoryUnavailableError(
+                    run_id=run_id, requested_after=after_seq, first_available=self.first
+                )
+            return await super()._list_after(run_id, after_seq, limit)
+
+    async def body() -> None:
+        async with Trimming() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=6)
+            await copy_runs(src, dst)
+            for i in range(4):
+                await src.append(es.TextDelta(run_id=run_id, delta=f"later {i}"))
+            src.first = 4  # seqs 1..3 trimmed since the first copy
+            progress = await copy_runs(src, dst)
+            assert progress.events_copied == 4
+            assert await dst.list_after(run_id, 3, 100) == await src.list_after(run_id, 3, 100)
+
+    asyncio.run(body())

@@ -331,10 +331,32 @@ def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
         ("DB_PASSWORD=s3cr3t failed", "DB_PASSWORD=*** failed"),
         ("pwd: abc rejected", "pwd: *** rejected"),
         ("token=abc&x=1", "token=***&x=1"),
+        ("password='my secret pass' rejected", "password='***' rejected"),
+        ("secret_key=abc client_secret=def", "secret_key=*** client_secret=***"),
         # Words that only mention a secret are left alone.
         ('password authentication failed for user "app"', None),
         ("the token bucket is empty", None),
+        # Token counts are usage figures, not credentials.
+        ("max_tokens: 4096, input_tokens=12", None),
     ],
 )
 def test_redaction_of_secrets_written_outside_urls(text: str, shown: str | None) -> None:
     assert es.redact_text(text) == (text if shown is None else shown)
+
+
+def test_a_plugin_claiming_one_scheme_for_two_of_its_backends_is_refused() -> None:
+    registry = es.Registry(load_entry_points=False)
+
+    @es.hookimpl
+    def eventstore_register_backends() -> list[es.BackendSpec]:
+        return [
+            es.BackendSpec("one", ("dup",), MemoryEventStore.from_url),
+            es.BackendSpec("two", ("dup",), MemoryEventStore.from_url),
+        ]
+
+    plugin = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
+    with pytest.raises(es.ConfigurationError, match="scheme 'dup' for two backends"):
+        registry.register(plugin, name="dupper")
+    assert "dupper" in registry.failures
+    with pytest.raises(es.ConfigurationError, match="no installed backend serves dup://"):
+        registry.open_store("dup://")

@@ -461,3 +461,32 @@ def test_a_caught_up_resumed_subscription_notices_the_run_deleted() -> None:
                 await asyncio.wait_for(waiting, 5)
 
     asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_a_run_deleted_and_written_again_longer_is_not_followed_into_the_new_log() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append_batch([delta(), delta(), delta()])
+            stream = store.subscribe(RUN)
+            assert [(await anext(stream)).seq for _ in range(3)] == [1, 2, 3]
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            await store.delete_run(RUN)
+            # Longer than before: seq 4 exists, but it belongs to another log.
+            await store.append_batch([delta(text=f"new {i}") for i in range(5)])
+            with pytest.raises(es.RunDeletedError, match="had seen seq 3"):
+                await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_subscribe_until_terminal_resumed_at_the_terminal_event_ends_even_if_more_followed() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append(delta())
+            end = await store.append(es.RunCancelled(run_id=RUN))
+            await store.append(delta(text="after the end"))  # a late writer
+            seen = [e async for e in store.subscribe(RUN, end.seq, until_terminal=True)]
+            assert seen == []
+
+    asyncio.run(asyncio.wait_for(body(), 5))

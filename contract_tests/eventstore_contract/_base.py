@@ -42,7 +42,7 @@ class ContractBase:
     @pytest.fixture
     def store_factory(self) -> StoreFactory:
         """Override: a zero-argument callable returning a new unopened store."""
-        if _provides_own_store(type(self)):
+        if _overrides(type(self), "store"):
             return _no_factory
         raise pytest.UsageError(
             f"{type(self).__name__} must override the store_factory fixture (a "
@@ -60,14 +60,15 @@ class ContractBase:
         self, request: pytest.FixtureRequest, store_url: str | None
     ) -> BackendInfo:
         """The backend's name and capabilities, read from an unopened store."""
-        own_store = _provides_own_store(type(self))
+        cls = type(self)
+        from_store = _overrides(cls, "store") and not _overrides(cls, "store_factory")
         probe: object = (
             request.getfixturevalue("store")
-            if own_store
+            if from_store
             else request.getfixturevalue("store_factory")()
         )
         if not isinstance(probe, EventStore):
-            source = "the store fixture" if own_store else "store_factory"
+            source = "the store fixture" if from_store else "store_factory"
             raise pytest.UsageError(
                 f"{source} must return an eventstore.EventStore, got {type(probe).__name__}"
             )
@@ -91,7 +92,9 @@ class ContractBase:
             and request.getfixturevalue("store_url") is None
         )
         missing_factory = (
-            _provides_own_store(type(self)) and "store_factory" in request.fixturenames
+            _overrides(type(self), "store")
+            and not _overrides(type(self), "store_factory")
+            and "store_factory" in request.fixturenames
         )
         record(
             request.config,
@@ -122,7 +125,7 @@ class ContractBase:
         with asyncio.Runner() as runner:
             env = ContractEnv(runner, timeout, suite_settings(profile), eventstore_backend)
             own: object = (
-                request.getfixturevalue("store") if _provides_own_store(type(self)) else None
+                request.getfixturevalue("store") if _overrides(type(self), "store") else None
             )
             if not isinstance(own, EventStore) or own.is_open:
                 yield env
@@ -147,9 +150,9 @@ class ContractBase:
             eventstore_env.run(store.close())
 
 
-def _provides_own_store(cls: type) -> bool:
-    """True when a subclass outside the suite overrides the ``store`` fixture."""
-    owner = next(k for k in cls.__mro__ if "store" in vars(k))
+def _overrides(cls: type, fixture: str) -> bool:
+    """True when a subclass outside the suite defines ``fixture`` itself."""
+    owner = next(k for k in cls.__mro__ if fixture in vars(k))
     return not owner.__module__.startswith("eventstore_contract")
 
 

@@ -144,6 +144,33 @@ def test_a_class_may_provide_a_store_fixture_instead_of_a_factory(
     )
 
 
+def test_a_class_with_both_fixtures_runs_the_reopening_tests_too(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        "import pytest, eventstore\n"
+        "from eventstore_contract import StoreContract\n"
+        "class TestBoth(StoreContract):\n"
+        "    @pytest.fixture\n"
+        "    def store(self):\n"
+        "        return eventstore.open_store('memory://')\n"
+        "    @pytest.fixture\n"
+        "    def store_factory(self):\n"
+        "        return lambda: eventstore.open_store('memory://')\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p",
+        "no:cacheprovider",
+        "--eventstore-profile",
+        "quick",
+        "-k",
+        "closed_store or idempotent",
+    )
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert result.parseoutcomes()["passed"] >= 2
+    assert "store_factory not given" not in result.stdout.str()
+
+
 def test_a_store_fixture_returning_something_else_is_a_usage_error(
     pytester: pytest.Pytester,
 ) -> None:

@@ -15,6 +15,11 @@ from .._store import MAX_LIMIT, MAX_SEQ
 DEFAULT_LIMIT = 100
 
 
+def _shown(text: str) -> str:
+    # Echo enough of a bad value to recognise it, not a whole 8 KB query string.
+    return repr(text) if len(text) <= 60 else f"{text[:60]!r}... ({len(text)} characters)"
+
+
 def parse_run_id(text: str | None, name: str = "run id") -> RunId:
     """A run id from its canonical UUID text."""
     if text is None:
@@ -22,7 +27,7 @@ def parse_run_id(text: str | None, name: str = "run id") -> RunId:
     try:
         return RunId.parse(text)
     except ValueError:
-        raise InvalidArgumentError(f"{name} must be a UUID, got {text!r}") from None
+        raise InvalidArgumentError(f"{name} must be a UUID, got {_shown(text)}") from None
 
 
 def parse_session_id(text: str | None) -> SessionId | None:
@@ -32,7 +37,7 @@ def parse_session_id(text: str | None) -> SessionId | None:
     try:
         return SessionId.parse(text)
     except ValueError:
-        raise InvalidArgumentError(f"session_id must be a UUID, got {text!r}") from None
+        raise InvalidArgumentError(f"session_id must be a UUID, got {_shown(text)}") from None
 
 
 # Longer digit strings are out of every range here; refusing them before int() keeps
@@ -43,7 +48,7 @@ _MAX_DIGITS = 40
 def _parse_int(text: str, name: str) -> int:
     # int() alone would also take " 5", "+5" and "5_000"; a query value is plain digits.
     if not text.isascii() or not text.isdigit():
-        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {text[:50]!r}")
+        raise InvalidArgumentError(f"{name} must be a non-negative integer, got {_shown(text)}")
     if len(text) > _MAX_DIGITS:
         raise InvalidArgumentError(f"{name} is out of range ({len(text)} digits)")
     return int(text)

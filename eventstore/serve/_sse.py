@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 from .._envelope import EventEnvelope
 from .._errors import EventStoreError
 from .._ids import RunId
-from .._store import EventStore
+from .._store import EventStore, terminal_seq
 from .._url import redact_text
 from ._problems import status_for
 
@@ -61,24 +61,6 @@ def _failure_frame(exc: Exception) -> bytes:
     return f"event: failure\ndata: {json.dumps(body)}\n\n".encode()
 
 
-async def _ended_at(store: EventStore, run_id: RunId, after_seq: int) -> int | None:
-    """The run's terminal seq if a client resuming after ``after_seq`` has nothing to wait for.
-
-    That is when the run's last event is terminal and the client claims to have
-    seen it, or to be past it (a stale id from before the run was deleted and
-    written again, or a hand-made URL): nothing more will come, so say ``end``.
-    """
-    if after_seq < 1:
-        return None
-    last = await store.last_seq(run_id)
-    if not 0 < last <= after_seq:
-        return None
-    page = await store.list_after(run_id, last - 1, 1)
-    if page and page[0].seq == last and page[0].event.is_terminal:
-        return last
-    return None
-
-
 async def _next(events: AsyncIterator[EventEnvelope]) -> EventEnvelope | None:
     # None marks the end: a task cannot carry StopAsyncIteration cleanly.
     try:
@@ -110,7 +92,7 @@ async def run_frames(
     yield f"retry: {settings.retry_ms}\n\n".encode()
     last = after_seq
     try:
-        ended = await _ended_at(store, run_id, after_seq)
+        ended = await terminal_seq(store, run_id, after_seq)
         if ended is not None:
             yield _end_frame(ended)
             return

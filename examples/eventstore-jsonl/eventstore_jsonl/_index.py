@@ -66,9 +66,6 @@ class RunIndex:
         self.last_emitted_at: datetime | None = None
         #: ``(inode, size)`` of the file at the last refresh, torn tail included.
         self.seen = (inode, 0)
-        #: Modification time at the last refresh: a write replacing a torn tail
-        #: with as many bytes leaves the size as it was.
-        self.mtime_ns = 0
         self._first_line = b""
 
     @property

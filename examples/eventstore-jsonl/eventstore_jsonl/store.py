@@ -67,6 +67,11 @@ MAX_POLL_INTERVAL: Final = 0.1
 
 #: Runs whose index (line offsets and event ids) a store keeps between calls.
 MAX_CACHED_RUNS: Final = 1024
+#: Runs whose file state (inode, size, mtime) a store remembers, so that a waiting
+#: subscriber whose index was evicted does not re-read an unchanged file.
+MAX_REMEMBERED_FILES: Final = 65536
+
+_FileState = tuple[int, int, int]
 
 
 class JsonlOptions(StoreOptions):
@@ -101,6 +106,7 @@ class JsonlEventStore(EventStore):
         self.fsync = fsync
         self.create_dir = create_dir
         self._indexes: dict[RunId, RunIndex] = {}
+        self._files: dict[RunId, _FileState] = {}
         # Worker threads share the indexes; the run lock alone does not order two
         # readers, which may both bring one index up to date.
         self._index_mutex = threading.Lock()
@@ -134,6 +140,7 @@ class JsonlEventStore(EventStore):
     async def _do_close(self) -> None:
         self._notifier.notify_all()
         self._indexes.clear()
+        self._files.clear()
 
     def _prepare_directory(self) -> None:
         if not os.path.exists(self.directory):
@@ -243,7 +250,10 @@ class JsonlEventStore(EventStore):
             while len(self._indexes) > MAX_CACHED_RUNS:
                 del self._indexes[next(iter(self._indexes))]
             index.extend(fd, stat.st_size)
-            index.mtime_ns = stat.st_mtime_ns
+            self._files.pop(run_id, None)
+            self._files[run_id] = (stat.st_ino, index.seen[1], stat.st_mtime_ns)
+            while len(self._files) > MAX_REMEMBERED_FILES:
+                del self._files[next(iter(self._files))]
             return index
 
     def _append_sync(
@@ -395,6 +405,7 @@ class JsonlEventStore(EventStore):
         """Drop the cached index of a run whose files are gone."""
         with self._index_mutex:
             self._indexes.pop(run_id, None)
+            self._files.pop(run_id, None)
 
     def _list_runs_sync(
         self, session_id: SessionId | None, limit: int, after: RunId | None
@@ -455,6 +466,7 @@ class JsonlEventStore(EventStore):
                     os.unlink(path)
             with self._index_mutex:
                 self._indexes.pop(run_id, None)
+                self._files.pop(run_id, None)
             if self.fsync:
                 fsync_directory(self.directory)
         return count
@@ -465,16 +477,14 @@ class JsonlEventStore(EventStore):
             stat = os.stat(self._paths(run_id)[0])
         except FileNotFoundError:
             # Deleted (perhaps by another process): news once, so the subscriber
-            # looks again and finds the run gone; then the stale index is dropped and
-            # a missing file is no news, or a subscriber would spin.
+            # looks again and finds the run gone; then what was known of it is
+            # dropped and a missing file is no news, or a subscriber would spin.
             with self._index_mutex:
-                known = self._indexes.pop(run_id, None)
-            return known is not None and known.count > 0
+                self._indexes.pop(run_id, None)
+                known = self._files.pop(run_id, None)
+            return known is not None
         index = self._indexes.get(run_id)
         if index is not None and index.count > after_seq:
             return True
-        return (
-            index is None
-            or (stat.st_ino, stat.st_size) != index.seen
-            or stat.st_mtime_ns != index.mtime_ns
-        )
+        # Size alone would miss a write that replaced a torn tail with as many bytes.
+        return self._files.get(run_id) != (stat.st_ino, stat.st_size, stat.st_mtime_ns)

@@ -502,3 +502,35 @@ def test_a_run_deleted_by_another_store_ends_its_subscribers_with_run_deleted(ur
                 await asyncio.wait_for(waiting, 5)
 
     run(scenario())
+
+
+def test_idle_subscribers_to_more_runs_than_the_cache_holds_do_not_reread_files(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventstore_jsonl import _index, store
+
+    monkeypatch.setattr(store, "MAX_CACHED_RUNS", 1)
+    runs = [RunId.new() for _ in range(3)]
+    fresh_indexes: list[int] = []
+    real_init = _index.RunIndex.__init__
+
+    def counting_init(self: _index.RunIndex, inode: int) -> None:
+        fresh_indexes.append(inode)
+        real_init(self, inode)
+
+    async def scenario() -> int:
+        async with eventstore.open_store(url) as writer:
+            for run_id in runs:
+                await writer.append(TextDelta(run_id=run_id, delta="x"))
+        async with eventstore.open_store(url) as reader:
+            streams = [reader.subscribe(run_id, 1) for run_id in runs]
+            waiting = [asyncio.ensure_future(anext(s)) for s in streams]
+            await asyncio.sleep(0.3)  # every subscriber has looked and is polling
+            monkeypatch.setattr(_index.RunIndex, "__init__", counting_init)
+            await asyncio.sleep(0.5)  # several polls each, nothing written
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*waiting, return_exceptions=True)
+            return len(fresh_indexes)
+
+    assert run(scenario()) == 0
