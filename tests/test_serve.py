@@ -372,25 +372,16 @@ def test_last_event_id_wins_over_the_query_string() -> None:
     run(body())
 
 
-def test_resuming_after_the_terminal_event_only_ends() -> None:
+@pytest.mark.parametrize("resume", ["10", "50"])
+def test_resuming_at_or_past_the_terminal_event_only_ends_with_the_real_last_seq(
+    resume: str,
+) -> None:
+    # 50: a stale id, past the end of a run that ended at seq 10.
     async def body() -> None:
         async with served() as (store, client, _):
             run_id = es.RunId.new()
             await append_run(store, sample_events(run_id, es.SessionId.new()))
-            response = await client.get(f"/runs/{run_id}/stream", headers={"Last-Event-ID": "10"})
-            frames = parse_sse(response.text)
-            assert envelope_frames(frames) == []
-            assert frames[-1]["event"] == "end"
-
-    run(body())
-
-
-def test_resuming_past_the_end_of_an_ended_run_ends_with_its_real_last_seq() -> None:
-    async def body() -> None:
-        async with served() as (store, client, _):
-            run_id = es.RunId.new()
-            await append_run(store, sample_events(run_id, es.SessionId.new()))
-            response = await client.get(f"/runs/{run_id}/stream", headers={"Last-Event-ID": "50"})
+            response = await client.get(f"/runs/{run_id}/stream", headers={"Last-Event-ID": resume})
             frames = parse_sse(response.text)
             assert envelope_frames(frames) == []
             assert frames[-1] == {"event": "end", "data": '{"last_seq": 10}'}
