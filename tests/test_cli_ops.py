@@ -212,3 +212,17 @@ def test_tail_into_a_reader_that_leaves_early_exits_0_quietly(
     tail.stdout.close()
     assert tail.wait(timeout=60) == 0
     assert tail.stderr.read() == b""
+
+
+def test_a_broken_pipe_that_is_not_our_output_is_still_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only a closed stdout means "the reader has what it wanted"; a BrokenPipeError
+    # from anywhere else (a backend's socket, say) must not end with status 0.
+    def broken() -> es.Registry:
+        raise BrokenPipeError("a socket of some driver")
+
+    monkeypatch.setattr(es, "default_registry", broken)
+    result = CliRunner().invoke(build_app(), ["backends"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, BrokenPipeError)

@@ -8,6 +8,7 @@ import asyncio
 import importlib
 import os
 import pkgutil
+import select
 import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
@@ -74,12 +75,24 @@ class _Group(TyperGroup):
         except EventStoreError as exc:
             fail(str(exc))
         except BrokenPipeError:
+            if not _stdout_reader_gone():
+                raise  # a socket of some backend, not our output: a real failure
             # The reader went away (`eventstore tail ... | head -1`): it has what it
             # wanted, so this is a normal end. Output still buffered would raise
             # again when Python flushes stdout at exit; send it nowhere instead.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
+
+
+def _stdout_reader_gone() -> bool:
+    """True if stdout is a pipe whose reading end is closed (poll reports an error)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no real descriptor, or no poll
+        return False
 
 
 def _root() -> None:
