@@ -191,5 +191,7 @@ def test_a_copy_resumed_after_the_source_trimmed_old_events_continues() -> None:
             progress = await copy_runs(src, dst)
             assert progress.events_copied == 4
             assert await dst.list_after(run_id, 3, 100) == await src.list_after(run_id, 3, 100)
+            (comparison,) = await verify_runs(src, dst, [run_id])
+            assert comparison.identical
 
     asyncio.run(body())
