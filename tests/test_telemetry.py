@@ -740,6 +740,10 @@ def test_closing_a_subscription_before_its_first_step_closes_the_inner_one(
             assert isinstance(stream, AsyncGenerator)
             await stream.aclose()
             await stream.aclose()
+            thrown = store.subscribe(es.RunId.new())
+            assert isinstance(thrown, AsyncGenerator)
+            with pytest.raises(RuntimeError, match="stop"):
+                await thrown.athrow(RuntimeError("stop"))
 
     run(body())
-    assert closed == ["inner"]
+    assert closed == ["inner", "inner"]

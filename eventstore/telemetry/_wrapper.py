@@ -381,7 +381,13 @@ class _Subscription(AsyncGenerator[EventEnvelope, None]):
 
     async def athrow(self, *args: Any) -> EventEnvelope:
         """Raise inside the iteration (a generator's ``athrow``)."""
-        self._started = True
+        if not self._started:
+            # Thrown into before its first step, the generator ends without running
+            # its ``finally``: close the inner subscription as aclose() would.
+            try:
+                return await self._outer.athrow(*args)
+            finally:
+                await self.aclose()
         return await self._outer.athrow(*args)
 
     async def aclose(self) -> None:
