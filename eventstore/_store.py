@@ -474,10 +474,18 @@ class EventStore(abc.ABC):
         except HistoryUnavailableError:
             # Retention trimmed seq `last` itself: nothing to compare, read on.
             return await self.list_after(run_id, last, size)
-        if not page or page[0].seq != last or page[0].event_id != anchor:
-            current = await self.last_seq(run_id)
+        if page and page[0].seq == last:
+            if page[0].event_id != anchor:  # another log under the same run id
+                current = await self.last_seq(run_id)
+                raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
+            return page[1:]
+        # Seq `last` is not there. A run that still reaches it lost the entry in
+        # place (retention of a store that reports none, a skipped corrupt entry):
+        # read on. One that ends before it was deleted.
+        current = await self.last_seq(run_id)
+        if current < last:
             raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
-        return page[1:]
+        return [envelope for envelope in page if envelope.seq > last]
 
     async def _event_id_at(self, run_id: RunId, seq: int) -> EventId | None:
         page = await self.list_after(run_id, seq - 1, 1)
@@ -560,14 +568,11 @@ class EventStore(abc.ABC):
             last = await self._last_seq(run_id)
             first = envelopes[0].seq
             if first <= last:
-                overlap = await self._list_after(
-                    run_id, first - 1, min(last - first + 1, len(envelopes))
-                )
-                stored = {e.seq: e for e in overlap}
-                for envelope in envelopes[: last - first + 1]:
-                    if stored.get(envelope.seq) != envelope:
-                        raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
                 skip = min(last - first + 1, len(envelopes))
+                kept_from, stored = await self._stored_overlap(run_id, first, skip)
+                for envelope in envelopes[:skip]:
+                    if envelope.seq >= kept_from and stored.get(envelope.seq) != envelope:
+                        raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
                 envelopes, pending = envelopes[skip:], pending[skip:]
                 if not envelopes:
                     return 0
@@ -575,6 +580,24 @@ class EventStore(abc.ABC):
                 raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
             await self._import(run_id, envelopes, [p.event_json for p in pending], last)
         return len(envelopes)
+
+    async def _stored_overlap(
+        self, run_id: RunId, first: int, count: int
+    ) -> tuple[int, dict[int, EventEnvelope]]:
+        """The stored envelopes of seqs ``first`` to ``first + count - 1``, by seq.
+
+        Returned with the first seq that can be compared: those the store's own
+        retention has trimmed were stored once and cannot be compared any more.
+        """
+        try:
+            overlap = await self._list_after(run_id, first - 1, count)
+        except HistoryUnavailableError as exc:
+            kept_from = max(exc.first_available, first)
+            if kept_from > first + count - 1:
+                return kept_from, {}
+            overlap = await self._list_after(run_id, kept_from - 1, first + count - kept_from)
+            return kept_from, {e.seq: e for e in overlap}
+        return first, {e.seq: e for e in overlap}
 
     # -- primitives for backends -------------------------------------------------
 
@@ -657,7 +680,10 @@ async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int 
     if last == 0 or after_seq < 1:
         return None
     probe = min(after_seq, last)
-    page = await store.list_after(run_id, probe - 1, 1)
+    try:
+        page = await store.list_after(run_id, probe - 1, 1)
+    except HistoryUnavailableError:
+        return None  # trimmed by retention: read on, as for a run that has not ended
     if page and page[0].seq == probe and page[0].event.is_terminal:
         return probe
     return None

@@ -181,8 +181,8 @@ async def verify_runs(
 ) -> list[RunComparison]:
     """Compare ``run_ids`` (default: every run of ``source``) envelope by envelope.
 
-    Where the source's retention trimmed a run's first events, the comparison
-    starts at its first event still there.
+    Where either side's retention trimmed a run's first events, the comparison
+    starts at the first event both still hold.
     """
     ids: AsyncIterator[RunId] | Sequence[RunId] = (
         iter_run_ids(source) if run_ids is None else run_ids
@@ -193,12 +193,13 @@ async def verify_runs(
         while first_difference is None:
             try:
                 left = await source.list_after(run_id, after, page_size)
+                right = await destination.list_after(run_id, after, page_size)
             except HistoryUnavailableError as exc:
-                if after != 0:
+                if exc.first_available - 1 <= after:
                     raise
-                after = exc.first_available - 1  # compare what the source still holds
+                # Either side's retention trimmed the start: compare what both hold.
+                after = exc.first_available - 1
                 continue
-            right = await destination.list_after(run_id, after, page_size)
             for a, b in zip(left, right, strict=False):
                 if a != b:
                     first_difference = a.seq

@@ -166,21 +166,22 @@ def test_two_copies_of_the_same_runs_at_once_both_finish() -> None:
     asyncio.run(body())
 
 
+class Trimming(MemoryEventStore):
+    """Keeps the newest events only, as the Redis backend's retention does."""
+
+    first = 1
+
+    async def _list_after(
+        self, run_id: es.RunId, after_seq: int, limit: int
+    ) -> list[es.EventEnvelope]:
+        if after_seq + 1 < self.first:
+            raise es.HistoryUnavailableError(
+                run_id=run_id, requested_after=after_seq, first_available=self.first
+            )
+        return await super()._list_after(run_id, after_seq, limit)
+
+
 def test_a_copy_resumed_after_the_source_trimmed_old_events_continues() -> None:
-    class Trimming(MemoryEventStore):
-        """Keeps the newest events only, as the Redis backend's retention does."""
-
-        first = 1
-
-        async def _list_after(
-            self, run_id: es.RunId, after_seq: int, limit: int
-        ) -> list[es.EventEnvelope]:
-            if after_seq + 1 < self.first:
-                raise es.HistoryUnavailableError(
-                    run_id=run_id, requested_after=after_seq, first_available=self.first
-                )
-            return await super()._list_after(run_id, after_seq, limit)
-
     async def body() -> None:
         async with Trimming() as src, MemoryEventStore() as dst:
             (run_id,) = await _fill(src, runs=1, events=6)
@@ -191,6 +192,22 @@ def test_a_copy_resumed_after_the_source_trimmed_old_events_continues() -> None:
             progress = await copy_runs(src, dst)
             assert progress.events_copied == 4
             assert await dst.list_after(run_id, 3, 100) == await src.list_after(run_id, 3, 100)
+            (comparison,) = await verify_runs(src, dst, [run_id])
+            assert comparison.identical
+
+    asyncio.run(body())
+
+
+def test_copying_again_into_a_destination_that_trimmed_old_events_copies_nothing() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as src, Trimming() as dst:
+            (run_id,) = await _fill(src, runs=1, events=20)
+            await copy_runs(src, dst)
+            dst.first = 16  # the destination keeps its newest 5
+            again = await copy_runs(src, dst)
+            assert (again.events_copied, again.events_skipped) == (0, 20)
+            await src.append(es.TextDelta(run_id=run_id, delta="one more"))
+            assert (await copy_runs(src, dst)).events_copied == 1
             (comparison,) = await verify_runs(src, dst, [run_id])
             assert comparison.identical
 

@@ -483,3 +483,54 @@ def test_subscribe_until_terminal_resumed_at_the_terminal_event_ends_even_if_mor
             assert seen == []
 
     asyncio.run(asyncio.wait_for(body(), 5))
+
+
+class _Lossy(MemoryEventStore):
+    """Loses stored entries in place, as retention that reports nothing (behest's
+    own trimming of legacy runs) or a skipped corrupt entry does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: set[int] = set()
+
+    async def _list_after(
+        self, run_id: es.RunId, after_seq: int, limit: int
+    ) -> list[es.EventEnvelope]:
+        page = await super()._list_after(run_id, after_seq, limit + len(self.lost))
+        return [e for e in page if e.seq not in self.lost][:limit]
+
+
+def test_an_entry_lost_in_place_is_not_taken_for_a_deleted_run() -> None:
+    async def body() -> None:
+        async with _Lossy() as store:
+            await store.append_batch([delta() for _ in range(5)])
+            stream = store.subscribe(RUN)
+            assert [(await anext(stream)).seq for _ in range(5)] == [1, 2, 3, 4, 5]
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            store.lost = {1, 2, 3, 4, 5}  # everything the subscriber saw, gone
+            await store.append(delta(text="six"))
+            assert (await asyncio.wait_for(waiting, 5)).seq == 6
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_until_terminal_resumed_where_retention_trimmed_reads_on() -> None:
+    class Trimmed(MemoryEventStore):
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
+            if after_seq + 1 < 91:
+                raise es.HistoryUnavailableError(
+                    run_id=run_id, requested_after=after_seq, first_available=91
+                )
+            return await super()._list_after(run_id, after_seq, limit)
+
+    async def body() -> list[int]:
+        async with Trimmed() as store:
+            await store.append_batch([delta() for _ in range(99)])
+            await store.append(es.RunCancelled(run_id=RUN))
+            return [e.seq async for e in store.subscribe(RUN, 90, until_terminal=True)]
+
+    assert asyncio.run(asyncio.wait_for(body(), 5)) == list(range(91, 101))

@@ -396,6 +396,10 @@ class RedisEventStore(RedisStoreBase):
         closing = self._closing
         if closing is None or closing.done():
             return
+        if self.options.skip_corrupt:
+            # Entries after `after_seq` may exist and have been skipped as corrupt;
+            # waiting from `after_seq` would return at once, every time, for ever.
+            after_seq = max(after_seq, await self._last_seq(run_id))
         read = asyncio.ensure_future(
             self._clients.blocking.xread(
                 {self.keys.log(run_id): f"{after_seq}-0"}, count=1, block=self.options.block_ms

@@ -174,6 +174,24 @@ def test_import_respects_retention(make_store: Callable[..., RedisEventStore]) -
     run(body())
 
 
+def test_copying_again_into_a_store_with_retention_copies_nothing_and_verifies(
+    make_store: Callable[..., RedisEventStore],
+) -> None:
+    # A second copy compares what the destination still holds; the events its
+    # retention trimmed are not "missing" and not a divergence.
+    run_id = RunId.new()
+
+    async def body() -> tuple[int, int, bool]:
+        async with MemoryEventStore() as source, make_store(max_events_per_run=5) as store:
+            await source.import_envelopes(await _memory_run(run_id, SessionId.new(), 0, 18))
+            first = await copy_runs(source, store, [run_id])
+            again = await copy_runs(source, store, [run_id])
+            (comparison,) = await verify_runs(source, store, [run_id])
+            return first.events_copied, again.events_copied, comparison.identical
+
+    assert run(body()) == (19, 0, True)  # RunStarted and 18 deltas
+
+
 def test_a_legacy_run_with_a_hole_is_refused_not_copied_with_a_gap(
     raw: redis.Redis, redis_server_url: str, prefix: str
 ) -> None:

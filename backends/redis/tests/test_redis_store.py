@@ -15,6 +15,7 @@ from eventstore_redis import RedisEventStore
 from eventstore import (
     ConcurrencyError,
     CorruptEventError,
+    EventEnvelope,
     EventId,
     HistoryUnavailableError,
     IdempotencyConflictError,
@@ -308,6 +309,40 @@ def test_skip_corrupt_is_opt_in_warns_and_counts(
     assert seqs == [1, 3, 4]  # the page is still full
     assert skipped == 1
     assert "seq 2" in caplog.text
+
+
+def test_a_subscriber_past_a_skipped_corrupt_entry_waits_and_reads_on(
+    make_store: MakeStore, raw: redis.Redis
+) -> None:
+    # The newest entry is corrupt and skipped. Waiting from the last seq delivered
+    # would find that entry at once, every time: a busy loop instead of a wait.
+    async def body() -> tuple[list[int], int]:
+        run_id = RunId.new()
+        async with make_store(skip_corrupt=True) as store:
+            await store.append_batch([delta(run_id)] * 5)
+            _damage(raw, store.keys.log(run_id), 5)
+            reads = 0
+            read = store._list_after
+
+            async def counting(*args: Any) -> list[EventEnvelope]:
+                nonlocal reads
+                reads += 1
+                return await read(*args)
+
+            store._list_after = counting  # type: ignore[method-assign,assignment]
+            stream = store.subscribe(run_id)
+            delivered = [(await anext(stream)).seq for _ in range(4)]
+            following = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.5)
+            idle_reads = reads
+            await store.append(delta(run_id))
+            delivered.append((await asyncio.wait_for(following, 10)).seq)
+            await stream.aclose()  # type: ignore[attr-defined]
+            return delivered, idle_reads
+
+    delivered, idle_reads = run(body())
+    assert delivered == [1, 2, 3, 4, 6]  # the corrupt seq 5 skipped, not waited for
+    assert idle_reads < 20  # about one read per wake-up, not thousands
 
 
 def _rewrite(raw: redis.Redis, key: str, seq: int, fields: dict[bytes, bytes]) -> None:
