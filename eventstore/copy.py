@@ -145,6 +145,11 @@ async def copy_runs(
 
 
 def _check_no_hole(run_id: RunId, after: int, page: Sequence[EventEnvelope]) -> None:
+    if after == 0 and page[0].seq != 1:
+        raise InvalidArgumentError(
+            f"run {run_id}: the source's run starts at seq {page[0].seq} (earlier events "
+            "were trimmed or lost); a copy keeps seqs, so it cannot start there"
+        )
     previous = after
     for envelope in page:
         if envelope.seq != previous + 1:

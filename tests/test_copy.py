@@ -212,3 +212,22 @@ def test_copying_again_into_a_destination_that_trimmed_old_events_copies_nothing
             assert comparison.identical
 
     asyncio.run(body())
+
+
+def test_a_source_run_whose_start_is_gone_is_named_as_such() -> None:
+    class StartLost(MemoryEventStore):
+        """A log whose first events were trimmed by a store that reports nothing."""
+
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
+            return await super()._list_after(run_id, max(after_seq, 10), limit)
+
+    async def body() -> None:
+        async with StartLost() as src, MemoryEventStore() as dst:
+            (run_id,) = await _fill(src, runs=1, events=15)
+            with pytest.raises(es.InvalidArgumentError, match="starts at seq 11"):
+                await copy_runs(src, dst, [run_id])
+            assert await dst.last_seq(run_id) == 0
+
+    asyncio.run(body())
