@@ -85,11 +85,11 @@ async def copy_runs(
     source's, whole, and skipped. A destination run that is longer than the
     source's raises ``ConcurrencyError``, one that differs from it anywhere
     :class:`~eventstore.RunDivergedError`, rather than being continued with the
-    source's events. A source run with a hole in its
-    seqs (possible in logs written by other tools) raises ``InvalidArgumentError``
-    naming it. Another copy writing the same runs at the same time is tolerated. A
-    source whose retention trimmed a run's first events is compared from its first
-    event still there.
+    source's events. A source run with a hole in its seqs, or whose first events
+    are gone (possible in logs written by other tools), raises
+    ``InvalidArgumentError`` naming it. Another copy writing the same runs at the
+    same time is tolerated. Where either side's retention trimmed a run's first
+    events, what both still hold is compared.
     """
     if Capability.IMPORT not in destination.capabilities:
         raise ConfigurationError(
