@@ -35,8 +35,8 @@ class ContractBase:
     A class may instead override ``store`` (the contract's "provide a ``store``
     fixture") to return one new *unopened* store per test: the suite opens it on the
     test's event loop and closes it afterwards. Tests that must reopen the store
-    (durability, the state machine) then cannot run; they are skipped and counted in
-    the summary line as "store_factory not given".
+    (durability, the state machine) then need ``store_factory`` too; without it they
+    are skipped and counted in the summary line as "store_factory not given".
     """
 
     @pytest.fixture
