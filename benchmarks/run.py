@@ -22,8 +22,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from eventstore import EventStoreError, redact_url
+from eventstore import EventStoreError
 from eventstore._cli.commands.bench import report_table
+from eventstore.backend import redact_url
 from eventstore.bench import SCENARIOS, run_benchmark
 
 RESULTS = Path(__file__).parent / "results"

@@ -3,12 +3,17 @@
 Pick a backend by URL with :func:`open_store`; every backend obeys the same
 contract (see the docs' "Concepts" page) and is checked by the same conformance
 suite (``eventstore-contract-tests``).
+
+This namespace holds what applications use: the store, the event model, ids and
+the errors an application handles. :mod:`eventstore.errors` has the whole error
+hierarchy, :mod:`eventstore.events` the JSON codec, and :mod:`eventstore.backend`
+everything a backend author needs.
 """
 
 from __future__ import annotations
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope, RunInfo, decode_envelope, envelope_json, new_envelope
+from ._envelope import EventEnvelope, RunInfo
 from ._errors import (
     BackendError,
     BackendUnavailableError,
@@ -16,17 +21,11 @@ from ._errors import (
     ConfigurationError,
     CorruptEventError,
     EventStoreError,
-    EventTooLargeError,
-    HistoryUnavailableError,
     IdempotencyConflictError,
     InvalidArgumentError,
     RunDeletedError,
-    RunDivergedError,
-    StoreClosedError,
-    UnsupportedOperationError,
 )
 from ._events import (
-    EVENT_TYPES,
     AgentEvent,
     AssistantMessageCommitted,
     CacheMetrics,
@@ -54,42 +53,16 @@ from ._events import (
     UnknownEvent,
     UnknownFinishReason,
     UsageRecorded,
-    decode_event,
-    encode_event,
 )
 from ._ids import EventId, RunId, SessionId
-from ._notify import RunNotifier
-from ._plugins import (
-    BackendSpec,
-    PluginFailure,
-    RegisteredBackend,
-    Registry,
-    default_registry,
-    hookimpl,
-    hookspec,
-    open_store,
-)
-from ._store import (
-    DEFAULT_MAX_EVENT_BYTES,
-    MAX_LIMIT,
-    MAX_SEQ,
-    Backdoor,
-    EventStore,
-    PendingEvent,
-    stamp_sessions,
-)
-from ._url import StoreOptions, StoreURL, parse_options, redact_text, redact_url
+from ._plugins import open_store
+from ._store import MAX_LIMIT, EventStore
 
 __all__ = [
-    "DEFAULT_MAX_EVENT_BYTES",
-    "EVENT_TYPES",
     "MAX_LIMIT",
-    "MAX_SEQ",
     "AgentEvent",
     "AssistantMessageCommitted",
-    "Backdoor",
     "BackendError",
-    "BackendSpec",
     "BackendUnavailableError",
     "CacheMetrics",
     "Capability",
@@ -103,30 +76,19 @@ __all__ = [
     "EventId",
     "EventStore",
     "EventStoreError",
-    "EventTooLargeError",
     "Failure",
     "FinishReason",
-    "HistoryUnavailableError",
     "IdempotencyConflictError",
     "InvalidArgumentError",
     "ModelStarted",
-    "PendingEvent",
-    "PluginFailure",
-    "RegisteredBackend",
-    "Registry",
     "RunCancelled",
     "RunCompleted",
     "RunDeletedError",
-    "RunDivergedError",
     "RunFailed",
     "RunId",
     "RunInfo",
-    "RunNotifier",
     "RunStarted",
     "SessionId",
-    "StoreClosedError",
-    "StoreOptions",
-    "StoreURL",
     "Success",
     "TextDelta",
     "TokenUsage",
@@ -140,21 +102,8 @@ __all__ = [
     "ToolMessageCommitted",
     "UnknownEvent",
     "UnknownFinishReason",
-    "UnsupportedOperationError",
     "UsageRecorded",
-    "decode_envelope",
-    "decode_event",
-    "default_registry",
-    "encode_event",
-    "envelope_json",
-    "hookimpl",
-    "hookspec",
-    "new_envelope",
     "open_store",
-    "parse_options",
-    "redact_text",
-    "redact_url",
-    "stamp_sessions",
 ]
 
 __version__ = "0.1.0"

@@ -26,6 +26,6 @@ class Capability(enum.StrEnum):
     LIST_RUNS = "list_runs"
     #: ``import_envelopes`` is supported (``eventstore copy`` into this backend).
     IMPORT = "import"
-    #: The store offers a :class:`~eventstore.Backdoor` for tests to inspect and
+    #: The store offers a :class:`~eventstore.backend.Backdoor` for tests to inspect and
     #: corrupt raw storage, so the suite can check rule 8 (corruption).
     BACKDOOR = "backdoor"

@@ -1,15 +1,33 @@
-"""What a store returns: :class:`EventEnvelope` (one stored event) and :class:`RunInfo`."""
+"""What a store returns, :class:`EventEnvelope` and :class:`RunInfo`, and how it is built.
+
+Building envelopes is written once, here, for every backend: :func:`stamp` gives an
+append's seqs, session ids and commit time to its :class:`PendingEvent` values, and
+the resulting :class:`Stamped` batch yields both the envelopes to return and the
+envelope JSON to store.
+"""
 
 from __future__ import annotations
 
-__all__ = ["EventEnvelope", "RunInfo", "decode_envelope", "envelope_json", "new_envelope"]
+__all__ = [
+    "EventEnvelope",
+    "PendingEvent",
+    "RunInfo",
+    "Stamped",
+    "decode_envelope",
+    "envelope_json",
+    "new_envelope",
+    "stamp",
+    "stamp_sessions",
+]
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._events import AgentEvent, UtcDatetime
+from ._events import AgentEvent, RunStarted, UtcDatetime
 from ._ids import EventId, RunId, SessionId
 
 
@@ -109,3 +127,129 @@ def envelope_json(
         f'{{"event_id":"{event_id}","seq":{seq},"run_id":"{run_id}",'
         f'"session_id":{session},"event":{event_json},"emitted_at":"{stamp}"}}'
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    """An event on its way into a backend: validated, with its id and its JSON.
+
+    ``event_json`` is the event's externally tagged JSON, encoded exactly once by
+    the base class (which also checked that it reads back equal); text-storing
+    backends store it (through :meth:`Stamped.texts`) rather than re-encode.
+    """
+
+    event: AgentEvent
+    event_id: EventId
+    event_json: str
+
+
+def stamp_sessions(
+    current: SessionId | None, events: Sequence[PendingEvent]
+) -> tuple[list[SessionId | None], SessionId | None]:
+    """Session ids for consecutive events of a run, and the run's session afterwards.
+
+    A ``RunStarted`` carries and sets its own session id; every other event takes
+    the run's session at that point (``None`` before any ``RunStarted``). Rule 2 of
+    the contract; :func:`stamp` applies it for you.
+    """
+    sessions: list[SessionId | None] = []
+    for pending in events:
+        event = pending.event
+        if type(event) is RunStarted:
+            current = event.session_id
+        sessions.append(current)
+    return sessions, current
+
+
+@dataclass(frozen=True, slots=True)
+class Stamped:
+    """One append's events with the envelope fields the store gave them.
+
+    Build it with :func:`stamp` inside the backend's atomic step, once the run's last
+    seq and session are known; store :meth:`texts` (or the fields), and return
+    :meth:`envelopes` once it committed.
+    """
+
+    run_id: RunId
+    events: Sequence[PendingEvent]
+    #: The seq of ``events[0]``; the others follow consecutively.
+    first_seq: int
+    #: The session id of each event's envelope (rule 2).
+    session_ids: list[SessionId | None]
+    #: The run's session id after this append (what to record for the run).
+    session_after: SessionId | None
+    #: The commit time, the same for every envelope of the append.
+    emitted_at: datetime
+
+    def envelopes(self) -> list[EventEnvelope]:
+        """The envelopes to return from ``_append``."""
+        run_id, first, emitted_at = self.run_id, self.first_seq, self.emitted_at
+        return [
+            new_envelope(
+                event_id=pending.event_id,
+                seq=first + offset,
+                run_id=run_id,
+                session_id=session_id,
+                event=pending.event,
+                emitted_at=emitted_at,
+            )
+            for offset, (pending, session_id) in enumerate(
+                zip(self.events, self.session_ids, strict=True)
+            )
+        ]
+
+    def texts(self) -> list[str]:
+        """The envelope JSON of each event, the storage form of text-storing backends."""
+        run_id, first, emitted_at = self.run_id, self.first_seq, self.emitted_at
+        return [
+            envelope_json(
+                event_id=pending.event_id,
+                seq=first + offset,
+                run_id=run_id,
+                session_id=session_id,
+                event_json=pending.event_json,
+                emitted_at=emitted_at,
+            )
+            for offset, (pending, session_id) in enumerate(
+                zip(self.events, self.session_ids, strict=True)
+            )
+        ]
+
+
+def stamp(
+    run_id: RunId,
+    events: Sequence[PendingEvent],
+    *,
+    last_seq: int,
+    session_id: SessionId | None,
+    emitted_at: datetime | None = None,
+) -> Stamped:
+    """Give ``events`` the seqs after ``last_seq``, their session ids and a commit time.
+
+    ``last_seq`` and ``session_id`` are the run's last seq and session as read in the
+    same atomic step that stores the events; ``emitted_at`` defaults to now.
+    """
+    sessions, after = stamp_sessions(session_id, events)
+    return Stamped(
+        run_id=run_id,
+        events=events,
+        first_seq=last_seq + 1,
+        session_ids=sessions,
+        session_after=after,
+        emitted_at=datetime.now(UTC) if emitted_at is None else emitted_at,
+    )
+
+
+def envelope_texts(envelopes: Sequence[EventEnvelope], event_jsons: Sequence[str]) -> list[str]:
+    """Envelope JSON for finished envelopes (a copy), keeping ids, seqs, sessions, times."""
+    return [
+        envelope_json(
+            event_id=envelope.event_id,
+            seq=envelope.seq,
+            run_id=envelope.run_id,
+            session_id=envelope.session_id,
+            event_json=event_json,
+            emitted_at=envelope.emitted_at,
+        )
+        for envelope, event_json in zip(envelopes, event_jsons, strict=True)
+    ]

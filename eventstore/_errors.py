@@ -9,15 +9,19 @@ translated at the backend boundary and chained as ``__cause__``::
     │   └── IdempotencyConflictError
     ├── ConfigurationError (also ValueError)
     ├── ConcurrencyError
+    │   └── RunDivergedError
     ├── CorruptEventError
+    ├── RunDeletedError
     ├── HistoryUnavailableError
     ├── UnsupportedOperationError
     ├── StoreClosedError
     └── BackendError
         └── BackendUnavailableError
 
-Messages name the backend, the run and expected versus actual values, and never a
-credential: URLs are redacted before they reach a message.
+Messages name the run and expected versus actual values, and never a credential:
+URLs are redacted before they reach a message. The store's error boundary (one place,
+in :class:`eventstore.EventStore`) records which backend raised an error that crossed
+it in :attr:`EventStoreError.backend`, and ``str(error)`` then starts with that name.
 """
 
 from __future__ import annotations
@@ -46,7 +50,19 @@ if TYPE_CHECKING:
 
 
 class EventStoreError(Exception):
-    """Base class of every error an event store raises."""
+    """Base class of every error an event store raises.
+
+    :attr:`backend` is the name of the backend whose store raised it (set by the
+    store's error boundary, ``None`` for errors raised before a backend is involved,
+    such as a malformed URL); ``str(error)`` starts with it.
+    """
+
+    #: The backend that raised this error, set once by the store's error boundary.
+    backend: str | None = None
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return message if self.backend is None else f"{self.backend}: {message}"
 
 
 class InvalidArgumentError(EventStoreError, ValueError):
@@ -67,11 +83,38 @@ class EventTooLargeError(InvalidArgumentError):
 
 
 class IdempotencyConflictError(InvalidArgumentError):
-    """A batch mixes event ids that are already stored with ids that are not.
+    """An event id was reused for something else; nothing was stored.
 
-    A batch is atomic, so a retried batch is either entirely stored or not at all;
-    a partial match means event ids were reused for different events.
+    Raised when an append names an event id already stored in the run with a
+    *different* event (a retry must send the same event), when a batch mixes ids
+    that are stored with ids that are not (a batch is stored whole or not at all),
+    and when a copied envelope's event id is already stored at another seq.
     """
+
+    @classmethod
+    def different_event(
+        cls, *, run_id: UUID, event_id: UUID, seq: int, stored: str, given: str
+    ) -> IdempotencyConflictError:
+        """An append reusing ``event_id``, stored at ``seq``, for another event."""
+        detail = "" if stored == given else f" (stored {stored}, given {given})"
+        return cls(
+            f"run {run_id}: event id {event_id} is already stored at seq {seq} with a "
+            f"different event{detail}; a retry must send the same event, a new event "
+            "needs a new id"
+        )
+
+    @classmethod
+    def partial_batch(cls, *, run_id: UUID, stored: int, total: int) -> IdempotencyConflictError:
+        """A retried batch of which only ``stored`` of ``total`` event ids are stored."""
+        return cls(
+            f"run {run_id}: {stored} of the batch's {total} event ids are already stored; "
+            "a retried batch must be stored entirely or not at all"
+        )
+
+    @classmethod
+    def copied_id_taken(cls, *, run_id: UUID) -> IdempotencyConflictError:
+        """An imported envelope whose event id the run already holds at another seq."""
+        return cls(f"run {run_id}: a copied event id is already stored at another seq")
 
 
 class ConfigurationError(EventStoreError, ValueError):

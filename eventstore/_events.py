@@ -117,12 +117,17 @@ class _Value(BaseModel):
     """Base of the frozen value types nested in events."""
 
     model_config = _MODEL_CONFIG
+    # Unknown fields are JSON values like the declared ones: a set, a tuple, bytes or
+    # a non-finite float would be written as something else and read back changed.
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
 
 
 class _Event(BaseModel):
     """Fields and behaviour shared by every known event variant."""
 
     model_config = _MODEL_CONFIG
+    # See _Value: unknown fields are held to the JSON rules of the declared ones.
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
 
     #: True for the variants that end a run.
     is_terminal: ClassVar[bool] = False

@@ -7,7 +7,7 @@ names a light module (no driver imports) with a hook implementation::
     mybackend = "my_package.plugin"
 
     # my_package/plugin.py
-    from eventstore import BackendSpec, Capability, hookimpl
+    from eventstore.backend import BackendSpec, Capability, hookimpl
 
     @hookimpl
     def eventstore_register_backends():
@@ -16,7 +16,9 @@ names a light module (no driver imports) with a hook implementation::
                             capabilities={Capability.DURABLE})]
 
 The factory is a ``"module:attribute"`` path imported only when a URL asks for one
-of its schemes, so asking for ``memory://`` never imports a Redis or SQL driver. A
+of its schemes, so asking for ``memory://`` never imports a Redis or SQL driver. It
+is called with the URL parsed once, as a :class:`StoreURL`, and the keyword options;
+the spec's schemes and capabilities are the backend's only declaration of them. A
 plugin that fails to import is recorded, not raised: the other backends keep working
 and the failure is reported when its backend is asked for and by
 ``eventstore backends``.
@@ -29,6 +31,7 @@ __all__ = [
     "PluginFailure",
     "RegisteredBackend",
     "Registry",
+    "StoreFactory",
     "default_registry",
     "hookimpl",
     "hookspec",
@@ -97,6 +100,7 @@ class _HookSpecs:
         """
 
 
+#: ``factory(url: StoreURL, **options) -> EventStore``: builds an unopened store.
 StoreFactory = Callable[..., EventStore]
 
 
@@ -104,9 +108,10 @@ StoreFactory = Callable[..., EventStore]
 class BackendSpec:
     """How to make stores of one backend.
 
-    ``factory`` is called as ``factory(url, **options)`` and returns an unopened
-    store; give it as a ``"module:attribute"`` string so that its module (and the
-    driver it imports) loads only when needed. ``capabilities`` lists what the
+    ``factory`` is called as ``factory(url, **options)`` with the parsed
+    :class:`StoreURL` and returns an unopened store; give it as a
+    ``"module:attribute"`` string so that its module (and the driver it imports)
+    loads only when needed. ``capabilities`` lists what the
     backend promises (see :class:`Capability`). ``benchmark_baselines`` optionally
     names (``"module:attribute"``) a callable ``(url) -> list[RawBaseline]`` giving
     raw-driver implementations of the benchmark scenarios, so ``eventstore bench``
@@ -366,9 +371,10 @@ class Registry:
             from .telemetry import take_telemetry_option
 
             url, telemetry = take_telemetry_option(url, options)
-        entry = self.backend_for(url)
+        parsed = StoreURL.parse(url)  # the only parse: the factory gets this object
+        entry = self.backend_for(parsed)
         factory = entry.load_factory()
-        store = factory(url, **options)
+        store = factory(parsed, **options)
         if not isinstance(store, EventStore):
             raise ConfigurationError(
                 f"backend {entry.spec.name!r} factory returned {type(store).__name__}, "

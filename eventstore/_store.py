@@ -1,10 +1,11 @@
 """The abstract :class:`EventStore`: public methods here, storage primitives in backends.
 
 The public methods validate arguments, serialize and size-check events, guard the
-open/closed state and translate driver errors, once, for every backend. A backend
-implements only the underscore primitives (``_append``, ``_list_after``,
-``_last_seq`` and, if it can, ``_list_runs``, ``_delete_run``, ``_wait_for_append``),
-which receive arguments that are already valid.
+open/closed state, translate driver errors and check what backends return, once,
+for every backend (the checks are in :mod:`._guards`). A backend implements only the
+underscore primitives (``_append``, ``_list_after``, ``_last_seq`` and, if it can,
+``_list_runs``, ``_delete_run``, ``_import``, ``_wait_for_append``), which receive
+arguments that are already valid. :mod:`eventstore.backend` is their public home.
 """
 
 from __future__ import annotations
@@ -12,24 +13,25 @@ from __future__ import annotations
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
     "MAX_LIMIT",
+    "MAX_SEQ",
     "Backdoor",
     "EventStore",
-    "PendingEvent",
+    "poll_delay",
 ]
 
 import abc
 import asyncio
+import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
 
 from pydantic_core import PydanticSerializationError
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope
+from ._envelope import EventEnvelope, PendingEvent, envelope_texts
 from ._errors import (
     BackendError,
     ConcurrencyError,
@@ -42,8 +44,10 @@ from ._errors import (
     StoreClosedError,
     UnsupportedOperationError,
 )
-from ._events import AgentEvent, RunStarted, encode_event_bytes, is_event
+from ._events import AgentEvent, encode_event_bytes, is_event
+from ._guards import check_decodable, check_page, check_retry
 from ._ids import EventId, RunId, SessionId
+from ._notify import RunNotifier
 from ._url import redact_text
 
 if TYPE_CHECKING:
@@ -55,19 +59,6 @@ DEFAULT_MAX_EVENT_BYTES: Final = 1 << 20
 MAX_LIMIT: Final = 10_000
 #: Largest seq (a signed 64-bit integer, what SQL and Redis backends can hold).
 MAX_SEQ: Final = (1 << 63) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class PendingEvent:
-    """An event on its way into a backend: validated, with its id and its JSON.
-
-    ``event_json`` is the event's externally tagged JSON, encoded exactly once by
-    the base class; text-storing backends should store it rather than re-encode.
-    """
-
-    event: AgentEvent
-    event_id: EventId
-    event_json: str
 
 
 @runtime_checkable
@@ -84,6 +75,18 @@ class Backdoor(Protocol):
 
     async def raw_seqs(self, run_id: RunId) -> list[int]:
         """The seqs stored for ``run_id``, in storage order, read without decoding."""
+        ...
+
+    async def remove(self, run_id: RunId, seq: int) -> None:
+        """Delete the stored entry of ``run_id`` at ``seq`` and nothing else."""
+        ...
+
+    async def replace(self, run_id: RunId, seq: int, envelope_json: str) -> None:
+        """Overwrite the stored entry of ``run_id`` at ``seq`` with ``envelope_json``.
+
+        Only the stored text (or document) changes: the entry stays where it was,
+        under the same seq, even if the new JSON names another seq or run.
+        """
         ...
 
 
@@ -109,9 +112,17 @@ class _ErrorBoundary:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or isinstance(exc, EventStoreError) or not isinstance(exc, Exception):
+        if exc is None or not isinstance(exc, Exception):
             return
-        raise self._store._translate_error(exc, self._operation) from exc
+        if isinstance(exc, EventStoreError):
+            # The one place that names the backend on every error leaving a store.
+            if exc.backend is None:
+                exc.backend = self._store.backend_name
+            return
+        error = self._store._translate_error(exc, self._operation)
+        if error.backend is None:
+            error.backend = self._store.backend_name
+        raise error from exc
 
 
 def _check_limit(limit: object) -> int:
@@ -170,6 +181,11 @@ class EventStore(abc.ABC):
     #: (asyncio drivers): a call from another loop then raises
     #: :class:`UnsupportedOperationError` instead of failing inside the driver.
     bound_to_event_loop: ClassVar[bool] = False
+    #: True if ``_list_after`` may legitimately skip seqs: a backend that skips
+    #: corrupt entries on the user's explicit request, or reads a legacy layout with
+    #: holes. The read guard then checks order and run ids only. A backend sets it
+    #: per instance (``self.gaps_possible = True``) when such an option is on.
+    gaps_possible: bool = False
 
     def __init__(self, *, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> None:
         if type(max_event_bytes) is not int or max_event_bytes < 1:
@@ -177,6 +193,10 @@ class EventStore(abc.ABC):
                 f"max_event_bytes must be a positive int, got {max_event_bytes!r}"
             )
         self.max_event_bytes = max_event_bytes
+        #: Wakes this process's subscribers: the base class notifies it after every
+        #: append, import and delete through this store, and on close; a backend
+        #: notifies it too when it learns of another process's append.
+        self._notifier = RunNotifier()
         self._is_open = False
         self._closed = False
         self._open_lock = asyncio.Lock()
@@ -228,8 +248,11 @@ class EventStore(abc.ABC):
         async with self._open_lock:
             if self._is_open:
                 self._is_open = False
-                with self._boundaries["close"]:
-                    await self._do_close()
+                try:
+                    with self._boundaries["close"]:
+                        await self._do_close()
+                finally:
+                    self._notifier.notify_all()  # subscribers see the store closed
                 return
         cleanup = self._cleanup
         if cleanup is not None and not cleanup.done():
@@ -310,6 +333,7 @@ class EventStore(abc.ABC):
             raise EventTooLargeError(
                 size=len(data), limit=self.max_event_bytes, event_type=event.event_type
             )
+        check_decodable(data, event.event_type)
         return PendingEvent(
             event,
             EventId.new() if event_id is None else _check_event_id(event_id),
@@ -340,11 +364,13 @@ class EventStore(abc.ABC):
         self._require_open()
         pending = self._pending(event, event_id)
         _check_seq("expected_seq", expected_seq)
+        run_id = self._event_run_id(event)
+        events = (pending,)
         with self._boundaries["append"]:
-            (envelope,) = await self._append(
-                self._event_run_id(event), (pending,), expected_seq
-            )
-        return envelope
+            envelopes = await self._append(run_id, events, expected_seq)
+            check_retry(run_id, events, envelopes)
+        self._notifier.notify(run_id)
+        return envelopes[0]
 
     async def append_batch(
         self,
@@ -384,7 +410,10 @@ class EventStore(abc.ABC):
                     f"append_batch takes events of one run: {run_id} and {other.run_id}"
                 )
         with self._boundaries["append"]:
-            return await self._append(run_id, pending, expected_seq)
+            envelopes = await self._append(run_id, pending, expected_seq)
+            check_retry(run_id, pending, envelopes)
+        self._notifier.notify(run_id)
+        return envelopes
 
     # -- reading -----------------------------------------------------------------
 
@@ -400,7 +429,17 @@ class EventStore(abc.ABC):
         after = _check_seq("after_seq", after_seq) or 0
         _check_limit(limit)
         with self._boundaries["read"]:
-            return await self._list_after(run_id, after, limit)
+            return await self._read(run_id, after, limit)
+
+    async def _read(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
+        """``_list_after``, with the page checked (see :func:`._guards.check_page`)."""
+        page = await self._list_after(run_id, after_seq, limit)
+        if len(page) > limit:
+            raise BackendError(
+                f"run {run_id}: list_after returned {len(page)} envelopes for limit {limit}"
+            )
+        check_page(run_id, after_seq, page, gaps_possible=self.gaps_possible)
+        return page
 
     async def last_seq(self, run_id: RunId) -> int:
         """The run's highest seq; 0 for a run with no events."""
@@ -529,7 +568,10 @@ class EventStore(abc.ABC):
         self._require_open()
         run_id = _check_run_id(run_id)
         with self._boundaries["delete"]:
-            return await self._delete_run(run_id)
+            removed = await self._delete_run(run_id)
+        # Subscribers look again and find the run gone (RunDeletedError).
+        self._notifier.notify(run_id)
+        return removed
 
     # -- copying -----------------------------------------------------------------
 
@@ -578,7 +620,9 @@ class EventStore(abc.ABC):
                     return 0
             elif first != last + 1:
                 raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
-            await self._import(run_id, envelopes, [p.event_json for p in pending], last)
+            texts = envelope_texts(envelopes, [p.event_json for p in pending])
+            await self._import(run_id, envelopes, texts, last)
+        self._notifier.notify(run_id)
         return len(envelopes)
 
     async def _stored_overlap(
@@ -590,12 +634,12 @@ class EventStore(abc.ABC):
         retention has trimmed were stored once and cannot be compared any more.
         """
         try:
-            overlap = await self._list_after(run_id, first - 1, count)
+            overlap = await self._read(run_id, first - 1, count)
         except HistoryUnavailableError as exc:
             kept_from = max(exc.first_available, first)
             if kept_from > first + count - 1:
                 return kept_from, {}
-            overlap = await self._list_after(run_id, kept_from - 1, first + count - kept_from)
+            overlap = await self._read(run_id, kept_from - 1, first + count - kept_from)
             return kept_from, {e.seq: e for e in overlap}
         return first, {e.seq: e for e in overlap}
 
@@ -613,60 +657,116 @@ class EventStore(abc.ABC):
     ) -> list[EventEnvelope]:
         """Store ``events`` (all of ``run_id``) atomically; see the contract's rules.
 
-        In one atomic step: if every event id is already stored, return the stored
-        envelopes; if only some are, raise ``IdempotencyConflictError``; if
-        ``expected_seq`` is set and differs from the last seq, raise
-        ``ConcurrencyError``; else assign the next seqs, stamp session ids
-        (:func:`stamp_sessions`) and ``emitted_at``, store and return envelopes.
+        In one atomic step:
+
+        1. if every event id is already stored in the run, return the stored
+           envelopes (the base class then checks that they hold the same events,
+           else ``IdempotencyConflictError``); if only some are, raise
+           ``IdempotencyConflictError.partial_batch(...)``. Ids win over
+           ``expected_seq``: a retry of an append that committed gets its envelopes.
+        2. if ``expected_seq`` is set and differs from the run's last seq, raise
+           ``ConcurrencyError`` (with the actual last seq).
+        3. else give the events the next seqs, session ids and one commit time with
+           :func:`~eventstore.backend.stamp`, store them (``Stamped.texts()`` is the
+           envelope JSON), and return ``Stamped.envelopes()``.
+
+        Nothing is written when it raises. The base class notifies subscribers.
         """
 
     @abc.abstractmethod
     async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
-        """Up to ``limit`` envelopes with ``seq > after_seq`` (``after_seq >= 0``)."""
+        """Up to ``limit`` envelopes with ``seq > after_seq`` (``after_seq >= 0``), ascending.
+
+        Exactly ``limit`` whenever that many exist. The base class checks the page:
+        seqs ``after_seq+1, after_seq+2, ...`` of this run and no other, else
+        ``CorruptEventError`` (unless :attr:`gaps_possible`). A stored entry that
+        cannot be decoded raises ``CorruptEventError`` naming run and seq; events
+        removed by a documented retention policy raise ``HistoryUnavailableError``.
+        """
 
     @abc.abstractmethod
     async def _last_seq(self, run_id: RunId) -> int:
-        """The run's last seq, 0 if it has none."""
+        """The run's last seq, 0 if it has none (or was deleted)."""
 
     async def _list_runs(
         self, session_id: SessionId | None, limit: int, after: RunId | None
     ) -> list[RunInfo]:
-        raise UnsupportedOperationError(f"{self.backend_name} does not support list_runs")
+        """Up to ``limit`` runs with events, by run id, after ``after``, of ``session_id``.
+
+        Capability ``list_runs``. Each :class:`RunInfo` carries the run's session,
+        last seq and first and last ``emitted_at``.
+        """
+        raise UnsupportedOperationError("this backend does not support list_runs")
 
     async def _delete_run(self, run_id: RunId) -> int:
-        raise UnsupportedOperationError(f"{self.backend_name} does not support delete_run")
+        """Remove the run's events, session and event ids; return how many events went.
+
+        Capability ``delete``. Afterwards ``_last_seq`` is 0 and the next append
+        starts at seq 1. The base class wakes the run's subscribers.
+        """
+        raise UnsupportedOperationError("this backend does not support delete_run")
 
     async def _import(
         self,
         run_id: RunId,
         envelopes: Sequence[EventEnvelope],
-        event_jsons: Sequence[str],
+        texts: Sequence[str],
         expected_seq: int,
     ) -> None:
-        """Store ``envelopes`` verbatim if the run's last seq is still ``expected_seq``.
+        """Store copied ``envelopes`` verbatim if the run still ends at ``expected_seq``.
 
-        Atomically: check the last seq (else ``ConcurrencyError``), write every
-        envelope with its own id, seq, session id and time, record the event ids
-        for idempotency, and leave the run's session at the last envelope's.
+        Capability ``import``. The base class has already validated the envelopes
+        (one run, consecutive seqs starting at ``expected_seq + 1``), skipped those
+        the run holds equal, and built ``texts``, each envelope's JSON. Atomically:
+        check the run's last seq (else ``ConcurrencyError``); refuse an event id the
+        run already holds (``IdempotencyConflictError.copied_id_taken(...)``); write
+        every envelope with its own id, seq, session id and time, record the ids for
+        idempotency, and leave the run's session at the last envelope's.
         """
-        raise UnsupportedOperationError(
-            f"{self.backend_name} does not support import_envelopes (copy)"
-        )
+        raise UnsupportedOperationError("this backend does not support import_envelopes (copy)")
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
-        """Return when the run may have events past ``after_seq``.
+        """Return when the run may have events past ``after_seq``, or the store closed.
 
-        Returning early is harmless (the caller re-reads); the default polls with a
-        backoff from 5 ms to 250 ms. Backends with a wake-up mechanism override it.
+        Returning early is harmless: the caller re-reads through ``list_after``. The
+        default waits on the store's notifier, which the base class sets after every
+        append, import and delete through this store; :meth:`_poll_interval` bounds
+        the wait, for appends it cannot hear of (other processes, other stores).
+        Backends with their own wake-up (a blocking read, LISTEN) override this.
         """
-        await asyncio.sleep(min(0.005 * (2 ** min(idle_rounds, 6)), 0.25))
+        woken = self._notifier.listen(run_id)  # before the check: no wake-up is lost
+        if not self._is_open or await self._last_seq(run_id) > after_seq:
+            return
+        timeout = self._poll_interval(idle_rounds)
+        if timeout is None:
+            await woken.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(woken.wait(), timeout)
+
+    def _poll_interval(self, idle_rounds: int) -> float | None:
+        """How long a subscriber waits before looking again without a wake-up.
+
+        ``None`` (wait for the notifier only) unless the backend declares
+        ``multi_process``: appends by other processes wake nobody here, so they are
+        found by polling, backing off from 5 ms to 250 ms (:func:`poll_delay`).
+        """
+        if Capability.MULTI_PROCESS in self.capabilities:
+            return poll_delay(idle_rounds)
+        return None
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
-        """Map a driver exception to an :class:`EventStoreError` (cause is chained)."""
-        return BackendError(
-            f"{self.backend_name} {operation} failed: {type(exc).__name__}: "
-            f"{redact_text(str(exc))}"
-        )
+        """Map a driver exception to an :class:`EventStoreError` (cause is chained).
+
+        The base class names the backend (:attr:`EventStoreError.backend`); a
+        backend's message says what failed, where (:meth:`describe`), and why.
+        """
+        return BackendError(f"{operation} failed: {type(exc).__name__}: {redact_text(str(exc))}")
+
+
+def poll_delay(idle_rounds: int) -> float:
+    """A polling backoff: 5 ms after the first empty look, doubling up to 250 ms."""
+    return min(0.005 * (2 ** min(idle_rounds, 6)), 0.25)
 
 
 async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int | None:
@@ -688,19 +788,3 @@ async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int 
         return probe
     return None
 
-
-def stamp_sessions(
-    current: SessionId | None, events: Sequence[PendingEvent]
-) -> tuple[list[SessionId | None], SessionId | None]:
-    """Session ids for consecutive events of a run, and the run's session afterwards.
-
-    A ``RunStarted`` carries and sets its own session id; every other event takes
-    the run's session at that point (``None`` before any ``RunStarted``).
-    """
-    sessions: list[SessionId | None] = []
-    for pending in events:
-        event = pending.event
-        if type(event) is RunStarted:
-            current = event.session_id
-        sessions.append(current)
-    return sessions, current

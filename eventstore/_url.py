@@ -127,8 +127,14 @@ class StoreURL:
     secret: str = field(repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> StoreURL:
-        """Parse ``url``; raise :class:`ConfigurationError` if it is not a URL."""
+    def parse(cls, url: str | StoreURL) -> StoreURL:
+        """Parse ``url``; raise :class:`ConfigurationError` if it is not a URL.
+
+        A :class:`StoreURL` is returned as it is, so a factory may call this on
+        whatever it was given (the registry hands it the URL parsed already).
+        """
+        if isinstance(url, StoreURL):
+            return url
         if not isinstance(url, str) or "://" not in url:
             shown = redact_url(url) if isinstance(url, str) else type(url).__name__
             raise ConfigurationError(f"store URL must look like 'scheme://...', got {shown!r}")

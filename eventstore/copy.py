@@ -84,7 +84,7 @@ async def copy_runs(
     Safe to re-run: envelopes already in the destination are compared with the
     source's, whole, and skipped. A destination run that is longer than the
     source's raises ``ConcurrencyError``, one that differs from it anywhere
-    :class:`~eventstore.RunDivergedError`, rather than being continued with the
+    :class:`~eventstore.errors.RunDivergedError`, rather than being continued with the
     source's events. A source run with a hole in its seqs, or whose first events
     are gone (possible in logs written by other tools), raises
     ``InvalidArgumentError`` naming it. Another copy writing the same runs at the

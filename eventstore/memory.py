@@ -11,15 +11,13 @@ from __future__ import annotations
 __all__ = ["MemoryEventStore", "MemoryOptions"]
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope, RunInfo, new_envelope
+from ._envelope import EventEnvelope, PendingEvent, RunInfo, decode_envelope, stamp
 from ._errors import ConcurrencyError, CorruptEventError, IdempotencyConflictError
 from ._ids import EventId, RunId, SessionId
-from ._notify import RunNotifier
-from ._store import Backdoor, EventStore, PendingEvent, stamp_sessions
+from ._store import Backdoor, EventStore
 from ._url import StoreOptions, StoreURL, parse_options
 
 
@@ -31,7 +29,8 @@ class _Run:
     __slots__ = ("by_event_id", "corrupt", "envelopes", "session_id")
 
     def __init__(self) -> None:
-        self.envelopes: list[EventEnvelope] = []  # envelopes[i].seq == i + 1
+        # envelopes[i].seq == i + 1, unless the backdoor removed or replaced one.
+        self.envelopes: list[EventEnvelope] = []
         self.by_event_id: dict[EventId, int] = {}
         self.session_id: SessionId | None = None
         self.corrupt: set[int] = set()  # seqs damaged through the backdoor
@@ -54,10 +53,9 @@ class MemoryEventStore(EventStore):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._runs: dict[RunId, _Run] = {}
-        self._notifier = RunNotifier()
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> MemoryEventStore:
+    def from_url(cls, url: str | StoreURL, **options: Any) -> MemoryEventStore:
         """Build a store from ``memory://`` (options in the query or as keywords)."""
         parsed = StoreURL.parse(url)
         opts = parse_options(MemoryOptions, parsed, options, backend=cls.backend_name)
@@ -65,7 +63,6 @@ class MemoryEventStore(EventStore):
 
     async def _do_close(self) -> None:
         self._runs.clear()
-        self._notifier.notify_all()
 
     def backdoor(self) -> Backdoor:
         """Raw access for the conformance suite's corruption tests."""
@@ -84,38 +81,26 @@ class MemoryEventStore(EventStore):
             if missing == 0:
                 return [run.envelopes[i] for i in stored]  # type: ignore[index]
             if missing != len(stored):
-                raise IdempotencyConflictError(
-                    f"run {run_id}: some event ids of the batch are stored and some are not"
+                raise IdempotencyConflictError.partial_batch(
+                    run_id=run_id, stored=len(stored) - missing, total=len(stored)
                 )
         envelopes = run.envelopes
         last = len(envelopes)
         if expected_seq is not None and expected_seq != last:
             raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
-        sessions, run.session_id = stamp_sessions(run.session_id, events)
-        now = datetime.now(UTC)
-        out = []
-        for pending, session_id in zip(events, sessions, strict=True):
-            by_event_id[pending.event_id] = last
-            last += 1
-            out.append(
-                new_envelope(
-                    event_id=pending.event_id,
-                    seq=last,
-                    run_id=run_id,
-                    session_id=session_id,
-                    event=pending.event,
-                    emitted_at=now,
-                )
-            )
+        stamped = stamp(run_id, events, last_seq=last, session_id=run.session_id)
+        run.session_id = stamped.session_after
+        for index, pending in enumerate(events, last):
+            by_event_id[pending.event_id] = index
+        out = stamped.envelopes()
         envelopes.extend(out)
-        self._notifier.notify(run_id)
         return out
 
     async def _import(
         self,
         run_id: RunId,
         envelopes: Sequence[EventEnvelope],
-        event_jsons: Sequence[str],
+        texts: Sequence[str],
         expected_seq: int,
     ) -> None:
         run = self._runs.get(run_id)
@@ -126,14 +111,11 @@ class MemoryEventStore(EventStore):
             raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
         ids = {envelope.event_id for envelope in envelopes}
         if len(ids) != len(envelopes) or not ids.isdisjoint(run.by_event_id):
-            raise IdempotencyConflictError(
-                f"run {run_id}: a copied event id is already stored at another seq"
-            )
+            raise IdempotencyConflictError.copied_id_taken(run_id=run_id)
         for envelope in envelopes:
             run.by_event_id[envelope.event_id] = envelope.seq - 1
         run.envelopes.extend(envelopes)
         run.session_id = envelopes[-1].session_id
-        self._notifier.notify(run_id)
 
     async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
         run = self._runs.get(run_id)
@@ -178,15 +160,7 @@ class MemoryEventStore(EventStore):
 
     async def _delete_run(self, run_id: RunId) -> int:
         run = self._runs.pop(run_id, None)
-        # Subscribers look again and find the run gone (RunDeletedError).
-        self._notifier.notify(run_id)
         return 0 if run is None else len(run.envelopes)
-
-    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
-        woken = self._notifier.listen(run_id)
-        if await self._last_seq(run_id) > after_seq or not self.is_open:
-            return
-        await woken.wait()
 
 
 class _MemoryBackdoor:
@@ -202,4 +176,21 @@ class _MemoryBackdoor:
     async def raw_seqs(self, run_id: RunId) -> list[int]:
         run = self._store._runs.get(run_id)
         return [] if run is None else [e.seq for e in run.envelopes]
+
+    async def remove(self, run_id: RunId, seq: int) -> None:
+        run = self._store._runs[run_id]
+        index = self._index(run, run_id, seq)
+        del run.envelopes[index]
+
+    async def replace(self, run_id: RunId, seq: int, envelope_json: str) -> None:
+        run = self._store._runs[run_id]
+        index = self._index(run, run_id, seq)
+        run.envelopes[index] = decode_envelope(envelope_json)
+
+    @staticmethod
+    def _index(run: _Run, run_id: RunId, seq: int) -> int:
+        for index, envelope in enumerate(run.envelopes):
+            if envelope.seq == seq:
+                return index
+        raise KeyError(f"run {run_id} has no seq {seq}")
 

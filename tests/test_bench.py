@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 import eventstore
+import eventstore.backend
 from eventstore import BackendError, EventEnvelope, InvalidArgumentError, RunId
 from eventstore.bench import (
     SCENARIOS,
@@ -170,13 +171,13 @@ def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> 
 
 
 def test_baselines_come_from_the_backend_spec(monkeypatch: pytest.MonkeyPatch) -> None:
-    registry = eventstore.Registry(load_entry_points=False)
+    registry = eventstore.backend.Registry(load_entry_points=False)
 
     class Plugin:
-        @eventstore.hookimpl
-        def eventstore_register_backends(self) -> list[eventstore.BackendSpec]:
+        @eventstore.backend.hookimpl
+        def eventstore_register_backends(self) -> list[eventstore.backend.BackendSpec]:
             return [
-                eventstore.BackendSpec(
+                eventstore.backend.BackendSpec(
                     name="memory",
                     schemes=("memory",),
                     factory="eventstore.memory:MemoryEventStore.from_url",

@@ -11,8 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 import eventstore
-from eventstore import EVENT_TYPES, Capability, ConfigurationError, Registry
+import eventstore.backend
+from eventstore import Capability, ConfigurationError
 from eventstore._cli import build_app
+from eventstore.backend import Registry
+from eventstore.events import EVENT_TYPES
 from eventstore.memory import MemoryEventStore
 
 WIDE = {"COLUMNS": "250"}
@@ -47,10 +50,10 @@ def test_backends_lists_memory_with_its_capabilities() -> None:
 
 
 class _BrokenFactoryPlugin:
-    @eventstore.hookimpl
-    def eventstore_register_backends(self) -> list[eventstore.BackendSpec]:
+    @eventstore.backend.hookimpl
+    def eventstore_register_backends(self) -> list[eventstore.backend.BackendSpec]:
         return [
-            eventstore.BackendSpec(
+            eventstore.backend.BackendSpec(
                 name="ghost",
                 schemes=("ghost",),
                 factory="no_such_module_for_eventstore_tests:Store.from_url",
@@ -60,8 +63,8 @@ class _BrokenFactoryPlugin:
 
 
 class _RaisingPlugin:
-    @eventstore.hookimpl
-    def eventstore_register_backends(self) -> list[eventstore.BackendSpec]:
+    @eventstore.backend.hookimpl
+    def eventstore_register_backends(self) -> list[eventstore.backend.BackendSpec]:
         raise RuntimeError("driver exploded at import")
 
 
@@ -73,7 +76,7 @@ def test_backends_shows_broken_plugins_and_factories(monkeypatch: pytest.MonkeyP
     registry.register(_BrokenFactoryPlugin(), name="ghost", distribution="eventstore-ghost")
     with pytest.raises(ConfigurationError):
         registry.register(_RaisingPlugin(), name="exploding", distribution="eventstore-boom")
-    monkeypatch.setattr(eventstore, "default_registry", lambda: registry)
+    monkeypatch.setattr(eventstore.backend, "default_registry", lambda: registry)
 
     code, out, _ = invoke("backends")
     assert code == 0

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import eventstore as es
+import eventstore.backend as es_backend
 from eventstore._cli import build_app
 
 
@@ -47,7 +48,7 @@ def test_tail_json_prints_each_envelope_once_and_ends_at_terminal(tmp_path: Path
     stored = asyncio.run(_append(url, _run(run_id, 5)))
     code, out, _ = invoke("tail", url, str(run_id), "--json")
     assert code == 0
-    assert [es.decode_envelope(line) for line in out.splitlines()] == stored
+    assert [es_backend.decode_envelope(line) for line in out.splitlines()] == stored
     code, out, _ = invoke("tail", url, str(run_id), "--json", "--after", "4")
     assert [json.loads(line)["seq"] for line in out.splitlines()] == [5, 6, 7]
 
@@ -219,7 +220,7 @@ def test_a_broken_pipe_that_is_not_our_output_is_still_a_failure(
 ) -> None:
     # Only a closed stdout means "the reader has what it wanted"; a BrokenPipeError
     # from anywhere else (a backend's socket, say) must not end with status 0.
-    def broken() -> es.Registry:
+    def broken() -> es_backend.Registry:
         raise BrokenPipeError("a socket of some driver")
 
     monkeypatch.setattr(es, "default_registry", broken)

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 import eventstore as es
+import eventstore.errors as es_errors
 from eventstore.copy import CopyProgress, copy_runs, verify_runs
 from eventstore.memory import MemoryEventStore
 
@@ -121,7 +122,7 @@ def test_a_resumed_copy_refuses_a_difference_anywhere_in_the_stored_prefix() -> 
                 update={"emitted_at": envelopes[1].emitted_at.replace(year=2001)}
             )
             await dst.import_envelopes([envelopes[0], moved, *envelopes[2:4]])
-            with pytest.raises(es.RunDivergedError, match="seq 2 differs") as caught:
+            with pytest.raises(es_errors.RunDivergedError, match="seq 2 differs") as caught:
                 await copy_runs(src, dst, page_size=3)
             assert isinstance(caught.value, es.ConcurrencyError)
             assert caught.value.seq == 2
@@ -175,7 +176,7 @@ class Trimming(MemoryEventStore):
         self, run_id: es.RunId, after_seq: int, limit: int
     ) -> list[es.EventEnvelope]:
         if after_seq + 1 < self.first:
-            raise es.HistoryUnavailableError(
+            raise es_errors.HistoryUnavailableError(
                 run_id=run_id, requested_after=after_seq, first_available=self.first
             )
         return await super()._list_after(run_id, after_seq, limit)

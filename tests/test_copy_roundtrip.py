@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import eventstore as es
+import eventstore.backend as es_backend
 from eventstore.copy import CopyProgress, copy_runs, verify_runs
 from eventstore.memory import MemoryEventStore
 
@@ -51,7 +52,7 @@ def postgres_url() -> Iterator[str]:
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # any failure to reach the server
-        _unavailable(f"PostgreSQL at {es.redact_url(POSTGRES)} unreachable: {exc}")
+        _unavailable(f"PostgreSQL at {es_backend.redact_url(POSTGRES)} unreachable: {exc}")
     yield POSTGRES.rsplit("/", 1)[0] + f"/{name}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
@@ -65,7 +66,7 @@ def redis_url() -> Iterator[str]:
     try:
         client.ping()
     except redis.RedisError as exc:
-        _unavailable(f"Redis at {es.redact_url(REDIS)} unreachable: {exc}")
+        _unavailable(f"Redis at {es_backend.redact_url(REDIS)} unreachable: {exc}")
     separator = "&" if "?" in REDIS else "?"
     yield f"{REDIS}{separator}prefix={prefix}"
     keys = list(client.scan_iter(match=f"{prefix}*"))

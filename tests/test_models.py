@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 import eventstore as es
+import eventstore.events as es_events
 
 RUN = es.RunId.new()
 
@@ -48,7 +49,7 @@ def test_aware_datetime_is_normalized_to_utc() -> None:
     event = es.TextDelta(run_id=RUN, delta="x", timestamp=datetime(2026, 1, 1, 2, tzinfo=plus_two))
     assert event.timestamp.utcoffset() == timedelta(0)
     assert event.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
-    assert json.loads(es.encode_event(event))["TextDelta"]["timestamp"] == "2026-01-01T00:00:00Z"
+    assert json.loads(es_events.encode_event(event))["TextDelta"]["timestamp"] == "2026-01-01T00:00:00Z"
 
 
 def test_timestamp_defaults_to_now_utc() -> None:
@@ -87,22 +88,22 @@ def test_events_are_immutable() -> None:
 
 def test_decode_event_rejects_malformed_json_shapes() -> None:
     with pytest.raises(ValueError, match="exactly one key"):
-        es.decode_event('{"TextDelta": {}, "RunCancelled": {}}')
+        es_events.decode_event('{"TextDelta": {}, "RunCancelled": {}}')
     with pytest.raises(ValueError, match="should be an object"):
-        es.decode_event("[]")
+        es_events.decode_event("[]")
     with pytest.raises(ValueError, match="exactly one key"):
-        es.decode_event("{}")
+        es_events.decode_event("{}")
     with pytest.raises(ValueError, match="run_id"):
-        es.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
+        es_events.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
 
 
 def test_unknown_variant_keeps_payload_and_is_written_back_unchanged() -> None:
     raw = {"BrandNew": {"run_id": str(RUN), "weird": {"nested": [1, None, "x"]}, "timestamp": "2026-01-01T00:00:00Z"}}
-    event = es.decode_event(json.dumps(raw))
+    event = es_events.decode_event(json.dumps(raw))
     assert isinstance(event, es.UnknownEvent)
     assert event.run_id == RUN
     assert event.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
-    assert json.loads(es.encode_event(event)) == raw
+    assert json.loads(es_events.encode_event(event)) == raw
 
 
 def test_unknown_event_without_run_id_cannot_name_its_run() -> None:
@@ -113,11 +114,11 @@ def test_unknown_event_without_run_id_cannot_name_its_run() -> None:
 
 def test_newer_fields_of_known_variants_survive_a_round_trip() -> None:
     raw = {"TextDelta": {"run_id": str(RUN), "delta": "d", "timestamp": "2026-01-01T00:00:00Z", "added_in_v9": 1}}
-    assert json.loads(es.encode_event(es.decode_event(json.dumps(raw)))) == raw
+    assert json.loads(es_events.encode_event(es_events.decode_event(json.dumps(raw)))) == raw
 
 
 def test_terminal_variants() -> None:
-    terminal = {cls.__name__ for cls in es.EVENT_TYPES if cls.is_terminal}
+    terminal = {cls.__name__ for cls in es_events.EVENT_TYPES if cls.is_terminal}
     assert terminal == {"RunCompleted", "RunFailed", "RunCancelled"}
 
 

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import threading
 
-from eventstore import RunId, RunNotifier
+from eventstore import RunId
+from eventstore.backend import RunNotifier
 
 
 async def _listen_briefly(notifier: RunNotifier, run_id: RunId) -> None:

@@ -10,19 +10,20 @@ from pathlib import Path
 import pytest
 
 import eventstore as es
+import eventstore.backend as es_backend
 from eventstore.memory import MemoryEventStore
 
 
-def _plugin(*specs: es.BackendSpec) -> types.SimpleNamespace:
-    @es.hookimpl
-    def eventstore_register_backends() -> list[es.BackendSpec]:
+def _plugin(*specs: es_backend.BackendSpec) -> types.SimpleNamespace:
+    @es_backend.hookimpl
+    def eventstore_register_backends() -> list[es_backend.BackendSpec]:
         return list(specs)
 
     return types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
 
 
 def test_memory_is_discovered_through_the_entry_point_group() -> None:
-    registry = es.Registry()
+    registry = es_backend.Registry()
     entry = registry.backends["memory"]
     assert entry.plugin == "memory"
     assert entry.distribution == "eventstore"
@@ -51,9 +52,9 @@ def test_open_store_without_url_or_env_uses_embedded_default(
 
 
 def test_unknown_scheme_lists_installed_backends_and_names_the_package() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
     registry.register(
-        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
+        _plugin(es_backend.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
     )
     with pytest.raises(es.ConfigurationError) as info:
         registry.open_store("redis://user:hunter2@db.example:6379/0")
@@ -89,13 +90,13 @@ def test_keyword_options_override_url_options() -> None:
 
 
 def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
     registry.register(
-        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
+        _plugin(es_backend.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="m"
     )
 
-    @es.hookimpl
-    def eventstore_register_backends() -> list[es.BackendSpec]:
+    @es_backend.hookimpl
+    def eventstore_register_backends() -> list[es_backend.BackendSpec]:
         raise RuntimeError("driver missing")
 
     broken = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
@@ -111,10 +112,10 @@ def test_failing_plugin_does_not_break_others_and_is_reported() -> None:
 
 
 def test_failed_third_party_plugin_is_named_for_an_unknown_scheme() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
 
-    @es.hookimpl
-    def eventstore_register_backends() -> list[es.BackendSpec]:
+    @es_backend.hookimpl
+    def eventstore_register_backends() -> list[es_backend.BackendSpec]:
         raise ModuleNotFoundError("No module named 'mydriver'")
 
     broken = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)
@@ -127,9 +128,9 @@ def test_failed_third_party_plugin_is_named_for_an_unknown_scheme() -> None:
 
 
 def test_factory_that_fails_to_import_names_the_backend() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
     registry.register(
-        _plugin(es.BackendSpec("ghost", ("ghost",), "no_such_module_xyz:Store.from_url")),
+        _plugin(es_backend.BackendSpec("ghost", ("ghost",), "no_such_module_xyz:Store.from_url")),
         name="ghost",
         distribution="eventstore-ghost",
     )
@@ -140,16 +141,16 @@ def test_factory_that_fails_to_import_names_the_backend() -> None:
 
 
 def test_taken_scheme_is_not_silently_clobbered() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
     registry.register(
-        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="a"
+        _plugin(es_backend.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)), name="a"
     )
     with pytest.raises(es.ConfigurationError, match="already"):
         registry.register(
-            _plugin(es.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b"
+            _plugin(es_backend.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b"
         )
     registry.register(
-        _plugin(es.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)),
+        _plugin(es_backend.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)),
         name="c",
         replace=True,
     )
@@ -157,7 +158,7 @@ def test_taken_scheme_is_not_silently_clobbered() -> None:
 
 
 def test_registry_views_are_read_only() -> None:
-    registry = es.Registry()
+    registry = es_backend.Registry()
     with pytest.raises(TypeError):
         registry.backends["x"] = registry.backends["memory"]  # type: ignore[index]
 
@@ -177,13 +178,13 @@ def test_backend_spec_is_validated_at_registration(
 ) -> None:
     kwargs.setdefault("factory", "m:f")
     with pytest.raises(es.ConfigurationError, match=expected):
-        es.BackendSpec(**kwargs)  # type: ignore[arg-type]
+        es_backend.BackendSpec(**kwargs)  # type: ignore[arg-type]
 
 
 def test_hook_returning_wrong_type_is_a_clear_error() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
 
-    @es.hookimpl
+    @es_backend.hookimpl
     def eventstore_register_backends() -> list[object]:
         return ["memory"]
 
@@ -210,22 +211,22 @@ def test_asking_for_memory_imports_no_driver() -> None:
 
 
 def test_redaction() -> None:
-    assert es.redact_url("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
-    assert es.redact_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
-    assert es.redact_url("redis://h:1/0") == "redis://h:1/0"
-    assert es.redact_url("redis://user@h") == "redis://user@h"
-    url = es.StoreURL.parse("postgresql+asyncpg://u:topsecret@h:5432/db?x=1")
+    assert es_backend.redact_url("redis://:s3cret@h:1/0") == "redis://:***@h:1/0"
+    assert es_backend.redact_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    assert es_backend.redact_url("redis://h:1/0") == "redis://h:1/0"
+    assert es_backend.redact_url("redis://user@h") == "redis://user@h"
+    url = es_backend.StoreURL.parse("postgresql+asyncpg://u:topsecret@h:5432/db?x=1")
     assert "topsecret" not in repr(url) and "topsecret" not in str(url)
     assert url.password == "topsecret" and url.port == 5432 and url.query == {"x": "1"}
-    assert "topsecret" not in es.redact_text(
+    assert "topsecret" not in es_backend.redact_text(
         "failed to connect to postgresql://u:topsecret@h/db: refused"
     )
 
 
 def test_redaction_of_passwords_containing_at_signs() -> None:
-    assert es.redact_url("redis://u:p@ss@host:6379/0") == "redis://u:***@host:6379/0"
-    assert "ss@host" not in es.redact_text("error at redis://u:p@ss@host:6379/0: refused")
-    url = es.StoreURL.parse("redis://u:p@ss@host:6379/0")
+    assert es_backend.redact_url("redis://u:p@ss@host:6379/0") == "redis://u:***@host:6379/0"
+    assert "ss@host" not in es_backend.redact_text("error at redis://u:p@ss@host:6379/0: refused")
+    url = es_backend.StoreURL.parse("redis://u:p@ss@host:6379/0")
     assert url.host == "host" and "p@ss" not in str(url)
 
 
@@ -251,9 +252,9 @@ def test_redaction_of_passwords_containing_at_signs() -> None:
     ],
 )
 def test_redaction_of_unencoded_passwords_and_secret_options(url: str, shown: str) -> None:
-    assert es.redact_url(url) == shown
+    assert es_backend.redact_url(url) == shown
     if " " not in url:  # in free text a URL ends at whitespace
-        assert "s3cr" not in es.redact_text(f"connecting to {url} failed")
+        assert "s3cr" not in es_backend.redact_text(f"connecting to {url} failed")
 
 
 @pytest.mark.parametrize(
@@ -268,8 +269,8 @@ def test_redaction_of_unencoded_passwords_and_secret_options(url: str, shown: st
     ],
 )
 def test_redaction_leaves_urls_without_credentials_alone(url: str) -> None:
-    assert es.redact_url(url) == url
-    assert es.redact_text(f"opening {url} failed") == f"opening {url} failed"
+    assert es_backend.redact_url(url) == url
+    assert es_backend.redact_text(f"opening {url} failed") == f"opening {url} failed"
 
 
 def test_store_url_errors_never_show_the_password() -> None:
@@ -278,7 +279,7 @@ def test_store_url_errors_never_show_the_password() -> None:
         "redis://u:s3cret@h/0?password=s3cret&a=1&a=2",
     ):
         with pytest.raises(es.ConfigurationError) as caught:
-            es.StoreURL.parse(url)
+            es_backend.StoreURL.parse(url)
         assert "s3cr" not in str(caught.value)
     with pytest.raises(es.ConfigurationError) as caught:
         es.open_store("memory://?password=s3cret")
@@ -292,16 +293,16 @@ def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
     # serves, must not take the registry (and so every command) down with them.
     (tmp_path / "badplug_raises.py").write_text(
         "import eventstore\n"
-        "@eventstore.hookimpl\n"
+        "@eventstore.backend.hookimpl\n"
         "def eventstore_register_backends():\n"
         "    raise RuntimeError('hook exploded')\n"
     )
     (tmp_path / "badplug_dup.py").write_text(
         "import eventstore\n"
         "from eventstore.memory import MemoryEventStore\n"
-        "@eventstore.hookimpl\n"
+        "@eventstore.backend.hookimpl\n"
         "def eventstore_register_backends():\n"
-        "    return [eventstore.BackendSpec('dupmem', ('dupmem', 'memory'), MemoryEventStore.from_url)]\n"
+        "    return [eventstore.backend.BackendSpec('dupmem', ('dupmem', 'memory'), MemoryEventStore.from_url)]\n"
     )
     info = tmp_path / "badplug-1.0.dist-info"
     info.mkdir()
@@ -311,7 +312,7 @@ def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
     )
     # Appended, so the workspace's own plugins (memory://) are found first.
     monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
-    registry = es.Registry()
+    registry = es_backend.Registry()
     assert isinstance(registry.open_store("memory://"), MemoryEventStore)
     assert "hook exploded" in registry.failures["badraises"].error
     assert "already served" in registry.failures["baddup"].error
@@ -341,17 +342,17 @@ def test_broken_entry_point_plugins_are_reported_and_the_rest_still_load(
     ],
 )
 def test_redaction_of_secrets_written_outside_urls(text: str, shown: str | None) -> None:
-    assert es.redact_text(text) == (text if shown is None else shown)
+    assert es_backend.redact_text(text) == (text if shown is None else shown)
 
 
 def test_a_plugin_claiming_one_scheme_for_two_of_its_backends_is_refused() -> None:
-    registry = es.Registry(load_entry_points=False)
+    registry = es_backend.Registry(load_entry_points=False)
 
-    @es.hookimpl
-    def eventstore_register_backends() -> list[es.BackendSpec]:
+    @es_backend.hookimpl
+    def eventstore_register_backends() -> list[es_backend.BackendSpec]:
         return [
-            es.BackendSpec("one", ("dup",), MemoryEventStore.from_url),
-            es.BackendSpec("two", ("dup",), MemoryEventStore.from_url),
+            es_backend.BackendSpec("one", ("dup",), MemoryEventStore.from_url),
+            es_backend.BackendSpec("two", ("dup",), MemoryEventStore.from_url),
         ]
 
     plugin = types.SimpleNamespace(eventstore_register_backends=eventstore_register_backends)

@@ -16,6 +16,8 @@ import uvicorn
 from starlette.applications import Starlette
 
 import eventstore as es
+import eventstore.backend as es_backend
+import eventstore.errors as es_errors
 from eventstore.memory import MemoryEventStore
 from eventstore.serve import create_app
 
@@ -251,7 +253,7 @@ class _NoListRunsStore(MemoryEventStore):
     async def _list_runs(
         self, session_id: es.SessionId | None, limit: int, after: es.RunId | None
     ) -> list[es.RunInfo]:
-        raise es.UnsupportedOperationError("this test store does not list runs")
+        raise es_errors.UnsupportedOperationError("this test store does not list runs")
 
 
 class _UnreachableStore(MemoryEventStore):
@@ -267,7 +269,7 @@ class _UnreachableStore(MemoryEventStore):
         return []
 
     def _translate_error(self, exc: Exception, operation: str) -> es.EventStoreError:
-        return es.BackendUnavailableError(f"unreachable: {es.redact_text(str(exc))}")
+        return es.BackendUnavailableError(f"unreachable: {es_backend.redact_text(str(exc))}")
 
 
 def test_unsupported_operation_is_501() -> None:
@@ -332,7 +334,7 @@ def test_stream_sends_every_event_with_its_seq_as_id_then_end() -> None:
             assert frames[0] == {"retry": "1000"}
             envelopes = envelope_frames(frames)
             assert [f["id"] for f in envelopes] == [str(e.seq) for e in stored]
-            assert [es.decode_envelope(f["data"]) for f in envelopes] == stored
+            assert [es_backend.decode_envelope(f["data"]) for f in envelopes] == stored
             assert frames[-1]["event"] == "end"
             assert json.loads(frames[-1]["data"]) == {"last_seq": 10}
 

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import pytest
 
 import eventstore as es
+import eventstore.backend as es_backend
+import eventstore.errors as es_errors
 from eventstore.memory import MemoryEventStore
 
 RUN = es.RunId.new()
@@ -30,14 +32,14 @@ async def _opened(**options: object) -> MemoryEventStore:
 def test_methods_refuse_a_store_that_is_not_open() -> None:
     async def body() -> None:
         store = MemoryEventStore()
-        with pytest.raises(es.StoreClosedError, match="not open"):
+        with pytest.raises(es_errors.StoreClosedError, match="not open"):
             await store.append(delta())
         await store.open()
         await store.close()
         await store.close()  # idempotent
-        with pytest.raises(es.StoreClosedError, match="closed"):
+        with pytest.raises(es_errors.StoreClosedError, match="closed"):
             await store.list_after(RUN)
-        with pytest.raises(es.StoreClosedError):
+        with pytest.raises(es_errors.StoreClosedError):
             await store.open()
 
     run(body())
@@ -94,7 +96,7 @@ def test_run_ids_given_as_strings_are_accepted() -> None:
 def test_events_over_the_size_limit_are_rejected_with_sizes() -> None:
     async def body() -> None:
         async with await _opened(max_event_bytes=1024) as store:
-            with pytest.raises(es.EventTooLargeError) as info:
+            with pytest.raises(es_errors.EventTooLargeError) as info:
                 await store.append(delta(text="y" * 2000))
             assert isinstance(info.value, ValueError)
             assert info.value.limit == 1024 and info.value.size > 2000
@@ -106,7 +108,7 @@ def test_events_over_the_size_limit_are_rejected_with_sizes() -> None:
 
 
 def test_default_size_limit_is_one_mebibyte() -> None:
-    assert MemoryEventStore().max_event_bytes == 1 << 20 == es.DEFAULT_MAX_EVENT_BYTES
+    assert MemoryEventStore().max_event_bytes == 1 << 20 == es_backend.DEFAULT_MAX_EVENT_BYTES
 
 
 def test_batch_validation() -> None:
@@ -145,7 +147,7 @@ class _Exploding(MemoryEventStore):
     backend_name = "exploding"
 
     async def _append(
-        self, run_id: es.RunId, events: Sequence[es.PendingEvent], expected_seq: int | None
+        self, run_id: es.RunId, events: Sequence[es_backend.PendingEvent], expected_seq: int | None
     ) -> list[es.EventEnvelope]:
         raise OSError("connection to redis://app:hunter2@cache:6379 reset")
 
@@ -200,7 +202,7 @@ def test_repr_and_describe_name_the_backend() -> None:
 def test_unsupported_operations_raise_unsupported() -> None:
     class Minimal(es.EventStore):
         async def _append(
-            self, run_id: es.RunId, events: Sequence[es.PendingEvent], expected_seq: int | None
+            self, run_id: es.RunId, events: Sequence[es_backend.PendingEvent], expected_seq: int | None
         ) -> list[es.EventEnvelope]:
             return []
 
@@ -212,9 +214,9 @@ def test_unsupported_operations_raise_unsupported() -> None:
 
     async def body() -> None:
         async with Minimal() as store:
-            with pytest.raises(es.UnsupportedOperationError):
+            with pytest.raises(es_errors.UnsupportedOperationError):
                 await store.delete_run(RUN)
-            with pytest.raises(es.UnsupportedOperationError):
+            with pytest.raises(es_errors.UnsupportedOperationError):
                 await store.list_runs()
 
     run(body())
@@ -374,10 +376,10 @@ def test_close_during_open_waits_for_it_and_undoes_it() -> None:
         assert not closing.done()  # close() waits for the open in flight
         store.proceed.set()
         await closing
-        with pytest.raises(es.StoreClosedError, match="closed while it was opening"):
+        with pytest.raises(es_errors.StoreClosedError, match="closed while it was opening"):
             await opening
         assert not store.is_open and not store.held
-        with pytest.raises(es.StoreClosedError):
+        with pytest.raises(es_errors.StoreClosedError):
             await store.open()
 
     run(body())
@@ -522,7 +524,7 @@ def test_until_terminal_resumed_where_retention_trimmed_reads_on() -> None:
             self, run_id: es.RunId, after_seq: int, limit: int
         ) -> list[es.EventEnvelope]:
             if after_seq + 1 < 91:
-                raise es.HistoryUnavailableError(
+                raise es_errors.HistoryUnavailableError(
                     run_id=run_id, requested_after=after_seq, first_available=91
                 )
             return await super()._list_after(run_id, after_seq, limit)

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 import eventstore as es
+import eventstore.backend as es_backend
 from eventstore.memory import MemoryEventStore
 from eventstore.telemetry import InstrumentedStore
 
@@ -63,7 +64,7 @@ def moved(envelope: es.EventEnvelope, **changes: Any) -> es.EventEnvelope:
         "event": envelope.event,
         "emitted_at": envelope.emitted_at,
     }
-    return es.new_envelope(**(fields | changes))
+    return es_backend.new_envelope(**(fields | changes))
 
 
 @dataclass

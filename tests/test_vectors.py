@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 import eventstore as es
+import eventstore.backend as es_backend
+import eventstore.events as es_events
 
 DATA = Path(__file__).parent / "data"
 EVENT_LINES = (DATA / "agent_events.jsonl").read_text(encoding="utf-8").splitlines()
@@ -27,19 +29,19 @@ def _without_null_cache_fields(value: object) -> object:
 @pytest.mark.parametrize("line", EVENT_LINES, ids=lambda line: next(iter(json.loads(line))))
 def test_every_vector_event_decodes_to_its_class_and_reencodes_equal(line: str) -> None:
     (tag,) = json.loads(line)
-    event = es.decode_event(line)
+    event = es_events.decode_event(line)
     assert type(event).__name__ == tag
     assert event.event_type == tag
-    assert _without_null_cache_fields(json.loads(es.encode_event(event))) == json.loads(line)
+    assert _without_null_cache_fields(json.loads(es_events.encode_event(event))) == json.loads(line)
 
 
 def test_vectors_cover_every_known_variant() -> None:
     tags = {next(iter(json.loads(line))) for line in EVENT_LINES}
-    assert tags == {cls.__name__ for cls in es.EVENT_TYPES}
+    assert tags == {cls.__name__ for cls in es_events.EVENT_TYPES}
 
 
 def test_vector_details_decode_to_typed_values() -> None:
-    events = [es.decode_event(line) for line in EVENT_LINES]
+    events = [es_events.decode_event(line) for line in EVENT_LINES]
     finished = [e for e in events if isinstance(e, es.ToolExecutionFinished)]
     assert isinstance(finished[0].result, es.Success)
     assert finished[0].result.output == {"hits": ["a", "b"]}
@@ -59,13 +61,13 @@ def test_vector_details_decode_to_typed_values() -> None:
 
 @pytest.mark.parametrize("line", ENVELOPE_LINES)
 def test_envelope_vectors_round_trip(line: str) -> None:
-    envelope = es.decode_envelope(line)
+    envelope = es_backend.decode_envelope(line)
     assert json.loads(envelope.model_dump_json()) == json.loads(line)
-    assert es.decode_envelope(envelope.model_dump_json()) == envelope
+    assert es_backend.decode_envelope(envelope.model_dump_json()) == envelope
 
 
 def test_envelope_vectors_are_one_run_with_stamped_session() -> None:
-    envelopes = [es.decode_envelope(line) for line in ENVELOPE_LINES]
+    envelopes = [es_backend.decode_envelope(line) for line in ENVELOPE_LINES]
     assert [e.seq for e in envelopes] == [1, 2, 3, 4, 5, 6]
     assert len({e.run_id for e in envelopes}) == 1
     started = envelopes[0].event
@@ -75,7 +77,7 @@ def test_envelope_vectors_are_one_run_with_stamped_session() -> None:
 
 def test_unknown_variant_envelope_round_trips_unchanged() -> None:
     text = (DATA / "unknown_variant_envelope.json").read_text(encoding="utf-8")
-    envelope = es.decode_envelope(text)
+    envelope = es_backend.decode_envelope(text)
     assert isinstance(envelope.event, es.UnknownEvent)
     assert envelope.event.name == "SpeculativeFutureEvent"
     assert envelope.event.run_id == envelope.run_id
@@ -85,14 +87,14 @@ def test_unknown_variant_envelope_round_trips_unchanged() -> None:
 
 def test_envelope_json_helper_matches_model_dump() -> None:
     for line in ENVELOPE_LINES:
-        envelope = es.decode_envelope(line)
-        text = es.envelope_json(
+        envelope = es_backend.decode_envelope(line)
+        text = es_backend.envelope_json(
             event_id=envelope.event_id,
             seq=envelope.seq,
             run_id=envelope.run_id,
             session_id=envelope.session_id,
-            event_json=es.encode_event(envelope.event),
+            event_json=es_events.encode_event(envelope.event),
             emitted_at=envelope.emitted_at,
         )
         assert json.loads(text) == json.loads(envelope.model_dump_json())
-        assert es.decode_envelope(text) == envelope
+        assert es_backend.decode_envelope(text) == envelope

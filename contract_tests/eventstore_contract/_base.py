@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 import eventstore
+import eventstore.backend
 from eventstore import Capability, EventStore
 
 from ._coverage import record
@@ -168,7 +169,7 @@ def _check_spec_agrees(cls: type[EventStore], declared: frozenset[Capability], u
     differ, users are promised what is not tested, or the other way round.
     """
     try:
-        spec = eventstore.default_registry().backend_for(url).spec
+        spec = eventstore.backend.default_registry().backend_for(url).spec
     except eventstore.ConfigurationError:
         return  # a store built without the registry: nothing to compare
     # A variant the factory returns for some options (a read-only layout, say) may

@@ -29,8 +29,8 @@ from eventstore import (
     RunStarted,
     SessionId,
     TextDelta,
-    decode_event,
 )
+from eventstore.events import decode_event
 
 # What the test was waiting for when its time guard fired: the guard's failure message
 # lists these, so a lost event reads "delivered seqs 1-3" rather than a bare hang.

@@ -16,7 +16,8 @@ from typing import Final, TypeGuard
 
 import pytest
 
-from eventstore import EventEnvelope, redact_url
+from eventstore import EventEnvelope
+from eventstore.backend import redact_url
 
 from ._coverage import COVERAGE_KEY
 from ._harness import DEFAULT_TIMEOUT, REQUIRES_MARKER, URL_MARKER

@@ -51,7 +51,6 @@ from hypothesis import strategies as st
 from pydantic import JsonValue
 
 from eventstore import (
-    EVENT_TYPES,
     AgentEvent,
     AssistantMessageCommitted,
     CacheMetrics,
@@ -82,6 +81,7 @@ from eventstore import (
     UnknownFinishReason,
     UsageRecorded,
 )
+from eventstore.events import EVENT_TYPES
 
 #: Characters that break naive JSON, SQL or line-based storage.
 HOSTILE_CHARACTERS: Final = (

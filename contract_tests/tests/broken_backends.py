@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
-from eventstore import EventEnvelope, EventId, PendingEvent, RunId, new_envelope
+from eventstore import EventEnvelope, EventId, RunId
+from eventstore.backend import PendingEvent, new_envelope
 from eventstore.memory import MemoryEventStore
 
 

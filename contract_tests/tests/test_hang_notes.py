@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from eventstore_contract._support import hang_notes, note_stalled_stream
 
-from eventstore import EventEnvelope, EventId, RunId, TextDelta, new_envelope
+from eventstore import EventEnvelope, EventId, RunId, TextDelta
+from eventstore.backend import new_envelope
 
 
 def _envelopes(*seqs: int) -> list[EventEnvelope]:

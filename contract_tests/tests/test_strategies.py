@@ -5,14 +5,8 @@ from __future__ import annotations
 from eventstore_contract import strategies
 from hypothesis import given, settings
 
-from eventstore import (
-    EVENT_TYPES,
-    RunId,
-    RunStarted,
-    UnknownEvent,
-    decode_event,
-    encode_event,
-)
+from eventstore import RunId, RunStarted, UnknownEvent
+from eventstore.events import EVENT_TYPES, decode_event, encode_event
 
 _RUN = RunId.new()
 

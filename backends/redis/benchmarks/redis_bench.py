@@ -24,7 +24,8 @@ from eventstore_redis.bench import (
 )
 
 import eventstore
-from eventstore import RunId, TextDelta, encode_event
+from eventstore import RunId, TextDelta
+from eventstore.events import encode_event
 
 ROUNDS = 5
 

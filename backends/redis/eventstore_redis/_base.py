@@ -8,15 +8,9 @@ from typing import ClassVar
 
 from redis.asyncio import RedisCluster
 
-from eventstore import (
-    BackendError,
-    BackendUnavailableError,
-    EventStore,
-    EventStoreError,
-    StoreClosedError,
-    StoreURL,
-    redact_text,
-)
+from eventstore import BackendError, BackendUnavailableError, EventStoreError
+from eventstore.backend import EventStore, StoreURL, redact_text
+from eventstore.errors import StoreClosedError
 
 from ._client import Clients, connect, is_unavailable
 from ._options import RedisOptions

@@ -35,7 +35,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from eventstore import StoreClosedError
+from eventstore.errors import StoreClosedError
 
 from ._client import cancel_requests, deliver_swallowed_cancel
 from ._scripts import Script
@@ -223,7 +223,7 @@ class ScriptBatcher:
     async def aclose(self, grace: float | None) -> None:
         """Stop taking calls, give those in flight up to ``grace`` seconds, release.
 
-        Calls still queued fail with :class:`~eventstore.StoreClosedError` and are
+        Calls still queued fail with :class:`~eventstore.errors.StoreClosedError` and are
         never sent. Calls in flight get their reply if it comes within ``grace``
         (``None``: no limit); after that their next attempt fails with
         ``StoreClosedError`` instead of retrying, and an append that fails so may or

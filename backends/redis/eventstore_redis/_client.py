@@ -46,7 +46,7 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from eventstore import StoreURL
+from eventstore.backend import StoreURL
 
 from ._connection import lean_connection_class
 from ._options import RedisOptions

@@ -15,12 +15,9 @@ from collections.abc import Sequence
 
 from pydantic import TypeAdapter, ValidationError
 
-from eventstore import (
-    CorruptEventError,
-    EventEnvelope,
-    HistoryUnavailableError,
-    RunId,
-)
+from eventstore import CorruptEventError, RunId
+from eventstore.backend import EventEnvelope
+from eventstore.errors import HistoryUnavailableError
 
 from ._client import Entry, field_value
 

@@ -20,16 +20,9 @@ from typing import ClassVar
 
 from pydantic import ValidationError
 
-from eventstore import (
-    Capability,
-    CorruptEventError,
-    EventEnvelope,
-    PendingEvent,
-    RunId,
-    RunInfo,
-    SessionId,
-    UnsupportedOperationError,
-)
+from eventstore import CorruptEventError, RunId, SessionId
+from eventstore.backend import Capability, EventEnvelope, PendingEvent, RunInfo
+from eventstore.errors import UnsupportedOperationError
 
 from ._base import RedisStoreBase
 from ._client import field_value, xrange

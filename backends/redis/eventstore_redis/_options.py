@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from eventstore import RunId, SessionId, StoreOptions
+from eventstore import RunId, SessionId
+from eventstore.backend import StoreOptions
 
 #: ``native`` is this backend's own layout; ``legacy`` reads runs written by the Rust
 #: runtime's (behest) Redis store, read-only.

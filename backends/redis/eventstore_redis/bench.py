@@ -30,7 +30,8 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from eventstore import EventId, RunId, StoreURL
+from eventstore import EventId, RunId
+from eventstore.backend import StoreURL
 from eventstore.bench import RawBaseline
 
 from ._options import KeyLayout

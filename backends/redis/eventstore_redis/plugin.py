@@ -6,7 +6,7 @@ path is resolved only when a Redis URL is opened.
 
 from __future__ import annotations
 
-from eventstore import BackendSpec, Capability, hookimpl
+from eventstore.backend import BackendSpec, Capability, hookimpl
 
 #: What the native store promises (RedisEventStore takes it from here too).
 CAPABILITIES = frozenset(

@@ -26,25 +26,27 @@ from typing import Any, ClassVar, Final
 from redis.asyncio import Redis
 
 from eventstore import (
-    Backdoor,
-    Capability,
     ConcurrencyError,
     ConfigurationError,
     CorruptEventError,
-    EventEnvelope,
-    HistoryUnavailableError,
     IdempotencyConflictError,
-    PendingEvent,
     RunId,
-    RunInfo,
     RunStarted,
     SessionId,
+)
+from eventstore.backend import (
+    Backdoor,
+    Capability,
+    EventEnvelope,
+    PendingEvent,
+    RunInfo,
     StoreURL,
     envelope_json,
     new_envelope,
     parse_options,
     stamp_sessions,
 )
+from eventstore.errors import HistoryUnavailableError
 
 from ._backdoor import NativeBackdoor
 from ._base import RedisStoreBase

@@ -11,6 +11,7 @@ from _redis_support import free_port, run
 from eventstore_redis import LegacyRedisEventStore, RedisEventStore
 
 import eventstore
+import eventstore.backend
 from eventstore import BackendUnavailableError, Capability, ConfigurationError, RunId
 
 SECRET = "s3cr3t-Pa55"
@@ -19,7 +20,7 @@ SECRET = "s3cr3t-Pa55"
 def test_plugin_module_does_not_import_redis() -> None:
     code = (
         "import sys, eventstore\n"
-        "backends = dict(eventstore.default_registry().backends)\n"
+        "backends = dict(eventstore.backend.default_registry().backends)\n"
         "assert 'redis' in backends, backends\n"
         "assert 'redis' not in sys.modules and 'eventstore_redis.store' not in sys.modules\n"
     )

@@ -19,17 +19,16 @@ import eventstore
 from eventstore import (
     Capability,
     EventEnvelope,
-    HistoryUnavailableError,
     InvalidArgumentError,
     RunId,
     RunInfo,
     RunStarted,
     SessionId,
     TextDelta,
-    UnsupportedOperationError,
 )
 from eventstore._cli import build_app
 from eventstore.copy import copy_runs, verify_runs
+from eventstore.errors import HistoryUnavailableError, UnsupportedOperationError
 from eventstore.memory import MemoryEventStore
 
 

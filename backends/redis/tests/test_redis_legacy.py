@@ -7,7 +7,8 @@ import redis
 from _redis_support import run, write_legacy_run
 
 import eventstore
-from eventstore import RunId, TextDelta, UnsupportedOperationError
+from eventstore import RunId, TextDelta
+from eventstore.errors import UnsupportedOperationError
 
 
 @pytest.fixture

@@ -16,7 +16,8 @@ from eventstore_redis import RedisEventStore
 from eventstore_redis._pool import WaitingConnectionPool
 from redis.asyncio import Redis
 
-from eventstore import EventStoreError, RunId, TextDelta, UnsupportedOperationError
+from eventstore import EventStoreError, RunId, TextDelta
+from eventstore.errors import UnsupportedOperationError
 
 
 @pytest.mark.parametrize("max_connections", [1, 2, 25])

@@ -17,7 +17,6 @@ from eventstore import (
     CorruptEventError,
     EventEnvelope,
     EventId,
-    HistoryUnavailableError,
     IdempotencyConflictError,
     RunCompleted,
     RunId,
@@ -25,6 +24,7 @@ from eventstore import (
     SessionId,
     TextDelta,
 )
+from eventstore.errors import HistoryUnavailableError
 
 MakeStore = Callable[..., RedisEventStore]
 
@@ -233,7 +233,7 @@ def test_closing_the_store_ends_a_blocked_subscriber(make_store: MakeStore) -> N
             return type(exc)
         raise AssertionError("the subscriber kept running after close")
 
-    from eventstore import StoreClosedError
+    from eventstore.errors import StoreClosedError
 
     assert run(body()) is StoreClosedError
 

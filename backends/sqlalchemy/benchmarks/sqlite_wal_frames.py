@@ -41,8 +41,9 @@ from pathlib import Path
 from eventstore_sqlalchemy._sqlite import _append_job, _Statements
 
 import eventstore
-from eventstore import EventId, PendingEvent, RunId
+from eventstore import EventId, RunId
 from eventstore._events import encode_event
+from eventstore.backend import PendingEvent
 from eventstore.bench._workload import workload_events
 
 _WAL_HEADER, _FRAME_HEADER = 32, 24

@@ -21,15 +21,12 @@ from sqlalchemy.pool import NullPool
 from eventstore import (
     BackendError,
     BackendUnavailableError,
-    Capability,
     ConfigurationError,
-    EventStore,
     EventStoreError,
     RunId,
-    RunInfo,
     SessionId,
-    redact_text,
 )
+from eventstore.backend import Capability, EventStore, RunInfo, redact_text
 
 from ._codec import from_micros
 from ._options import SQLTarget, resolve

@@ -18,7 +18,8 @@ from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
 
-from eventstore import CorruptEventError, EventEnvelope, RunId, envelope_json
+from eventstore import CorruptEventError, RunId
+from eventstore.backend import EventEnvelope, envelope_json
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PAGE: Final = TypeAdapter(list[EventEnvelope])

@@ -11,7 +11,8 @@ import sqlalchemy
 from pydantic import Field
 from sqlalchemy.engine import URL, make_url
 
-from eventstore import ConfigurationError, StoreOptions, StoreURL, parse_options
+from eventstore import ConfigurationError
+from eventstore.backend import StoreOptions, StoreURL, parse_options
 
 #: Store URL schemes and the SQLAlchemy async driver each one is served by.
 DRIVERS: Final = {

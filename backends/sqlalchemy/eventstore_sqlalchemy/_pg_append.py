@@ -26,14 +26,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from eventstore import (
-    ConcurrencyError,
+from eventstore import ConcurrencyError, EventStoreError, IdempotencyConflictError, RunId, SessionId
+from eventstore.backend import (
     EventEnvelope,
-    EventStoreError,
-    IdempotencyConflictError,
     PendingEvent,
-    RunId,
-    SessionId,
     envelope_json,
     new_envelope,
     stamp_sessions,

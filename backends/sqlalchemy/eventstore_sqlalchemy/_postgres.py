@@ -27,17 +27,9 @@ from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 
-from eventstore import (
-    Backdoor,
-    BackendUnavailableError,
-    ConcurrencyError,
-    EventEnvelope,
-    IdempotencyConflictError,
-    PendingEvent,
-    RunId,
-    RunNotifier,
-    StoreClosedError,
-)
+from eventstore import BackendUnavailableError, ConcurrencyError, IdempotencyConflictError, RunId
+from eventstore.backend import Backdoor, EventEnvelope, PendingEvent, RunNotifier
+from eventstore.errors import StoreClosedError
 
 from ._base import SQLEventStore, is_unavailable
 from ._codec import decode_rows, to_micros, type_column, verbatim_texts

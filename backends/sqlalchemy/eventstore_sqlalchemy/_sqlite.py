@@ -19,15 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from eventstore import (
+from eventstore import ConcurrencyError, IdempotencyConflictError, RunId, SessionId
+from eventstore.backend import (
     Backdoor,
-    ConcurrencyError,
     EventEnvelope,
-    IdempotencyConflictError,
     PendingEvent,
-    RunId,
     RunNotifier,
-    SessionId,
     envelope_json,
     new_envelope,
     stamp_sessions,

@@ -35,7 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-from eventstore import EventStoreError, StoreClosedError
+from eventstore import EventStoreError
+from eventstore.errors import StoreClosedError
 
 _T = TypeVar("_T")
 _STOP: Final = None

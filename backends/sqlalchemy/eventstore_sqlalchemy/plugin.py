@@ -6,7 +6,7 @@ are imported only when a URL asks for one of these schemes.
 
 from __future__ import annotations
 
-from eventstore import BackendSpec, Capability, hookimpl
+from eventstore.backend import BackendSpec, Capability, hookimpl
 
 #: What both SQL stores promise (the store classes take it from here too).
 CAPABILITIES = frozenset(

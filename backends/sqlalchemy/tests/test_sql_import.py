@@ -7,14 +7,7 @@ import asyncio
 import pytest
 
 import eventstore
-from eventstore import (
-    ConcurrencyError,
-    EventEnvelope,
-    RunId,
-    RunStarted,
-    SessionId,
-    TextDelta,
-)
+from eventstore import ConcurrencyError, EventEnvelope, RunId, RunStarted, SessionId, TextDelta
 from eventstore.copy import copy_runs, verify_runs
 
 

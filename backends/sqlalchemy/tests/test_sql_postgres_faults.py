@@ -17,14 +17,8 @@ from eventstore_sqlalchemy import PostgresEventStore
 from sqlalchemy.engine import make_url
 
 import eventstore
-from eventstore import (
-    BackendUnavailableError,
-    ConcurrencyError,
-    EventEnvelope,
-    RunId,
-    StoreClosedError,
-    TextDelta,
-)
+from eventstore import BackendUnavailableError, ConcurrencyError, EventEnvelope, RunId, TextDelta
+from eventstore.errors import StoreClosedError
 
 
 def _delta(run_id: RunId, index: int) -> TextDelta:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import eventstore
-from eventstore import EventStoreError, RunCancelled, RunId, StoreClosedError, TextDelta
+from eventstore import EventStoreError, RunCancelled, RunId, TextDelta
+from eventstore.errors import StoreClosedError
 
 
 def _open_files(prefix: str) -> list[str]:

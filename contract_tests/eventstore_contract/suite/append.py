@@ -13,11 +13,11 @@ from eventstore import (
     ConcurrencyError,
     EventId,
     EventStore,
-    EventTooLargeError,
     IdempotencyConflictError,
     RunId,
     TextDelta,
 )
+from eventstore.errors import EventTooLargeError
 
 from .._harness import contract_test
 from .._support import delta, read_all

@@ -1,6 +1,6 @@
 """Rule 8 (corruption): damaged entries raise ``CorruptEventError``, never vanish.
 
-These tests damage storage through the backend's :class:`eventstore.Backdoor`
+These tests damage storage through the backend's :class:`eventstore.backend.Backdoor`
 (capability ``backdoor``), which bypasses the store's own write path.
 """
 
@@ -10,7 +10,8 @@ __all__ = ["CorruptionTests"]
 
 import pytest
 
-from eventstore import Backdoor, Capability, CorruptEventError, EventStore, RunId
+from eventstore import Capability, CorruptEventError, EventStore, RunId
+from eventstore.backend import Backdoor
 
 from .._harness import contract_test, requires
 from .._support import delta, read_all, take

@@ -8,16 +8,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from eventstore import (
-    EventStore,
-    EventStoreError,
-    EventTooLargeError,
-    InvalidArgumentError,
-    RunId,
-    StoreClosedError,
-    StoreURL,
-    TextDelta,
-)
+from eventstore import EventStore, EventStoreError, InvalidArgumentError, RunId, TextDelta
+from eventstore.backend import StoreURL
+from eventstore.errors import EventTooLargeError, StoreClosedError
 
 from .._harness import StoreFactory, contract_test
 from .._support import delta

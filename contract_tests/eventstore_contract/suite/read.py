@@ -10,15 +10,8 @@ import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from eventstore import (
-    MAX_LIMIT,
-    AgentEvent,
-    EventStore,
-    RunId,
-    SessionId,
-    UnknownEvent,
-    encode_event,
-)
+from eventstore import MAX_LIMIT, AgentEvent, EventStore, RunId, SessionId, UnknownEvent
+from eventstore.events import encode_event
 
 from .. import strategies
 from .._harness import ContractEnv, contract_test

@@ -35,7 +35,7 @@ def backends() -> None:
 
     from .._app import out_console
 
-    registry = eventstore.default_registry()
+    registry = eventstore.backend.default_registry()
     table = Table(title="eventstore backends", title_justify="left")
     table.add_column("name", style="bold", no_wrap=True)
     table.add_column("URL schemes", no_wrap=True)

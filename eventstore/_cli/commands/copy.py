@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..._url import redact_url
+
 if TYPE_CHECKING:
     from ..._ids import RunId
     from ..._store import EventStore
@@ -39,11 +41,11 @@ async def _check_something_to_copy(
     for run_id in run_ids or []:
         if await source.last_seq(run_id) == 0:
             raise eventstore.InvalidArgumentError(
-                f"--run {run_id}: {eventstore.redact_url(source_url)} has no such run"
+                f"--run {run_id}: {redact_url(source_url)} has no such run"
             )
     if run_ids is None and total == 0:
         raise eventstore.InvalidArgumentError(
-            f"{eventstore.redact_url(source_url)} holds no runs: nothing to copy "
+            f"{redact_url(source_url)} holds no runs: nothing to copy "
             "(is the source URL right?)"
         )
 
@@ -86,7 +88,7 @@ async def _copy(source_url: str, destination_url: str, runs: list[str], verify: 
             update(result)
         console.print(
             f"copied {result.events_copied} events of {result.runs_done} runs "
-            f"from {eventstore.redact_url(source_url)} to {eventstore.redact_url(destination_url)}"
+            f"from {redact_url(source_url)} to {redact_url(destination_url)}"
             f" ({result.events_skipped} already there)"
         )
         if not verify:

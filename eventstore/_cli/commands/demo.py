@@ -132,7 +132,7 @@ async def _demo(url: str | None) -> None:
     from .._demo_script import demo_runs
 
     url = url or default_demo_url()
-    shown = eventstore.redact_url(url)
+    shown = eventstore.backend.redact_url(url)
     console = out_console()
     runs = demo_runs(datetime.now(UTC))
     async with eventstore.open_store(url) as store:

@@ -7,7 +7,7 @@ named by a string and imported only when a ``jsonl://`` URL is opened.
 
 from __future__ import annotations
 
-from eventstore import BackendSpec, Capability, hookimpl
+from eventstore.backend import BackendSpec, Capability, hookimpl
 
 #: What the store promises (JsonlEventStore takes it from here too).
 CAPABILITIES = frozenset(

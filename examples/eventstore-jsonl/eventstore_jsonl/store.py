@@ -30,23 +30,25 @@ from typing import Any, ClassVar, Final
 from pydantic import Field, ValidationError
 
 from eventstore import (
-    DEFAULT_MAX_EVENT_BYTES,
-    Backdoor,
     BackendError,
     BackendUnavailableError,
-    Capability,
     ConcurrencyError,
     ConfigurationError,
     CorruptEventError,
-    EventEnvelope,
-    EventStore,
     EventStoreError,
     IdempotencyConflictError,
-    PendingEvent,
     RunId,
+    SessionId,
+)
+from eventstore.backend import (
+    DEFAULT_MAX_EVENT_BYTES,
+    Backdoor,
+    Capability,
+    EventEnvelope,
+    EventStore,
+    PendingEvent,
     RunInfo,
     RunNotifier,
-    SessionId,
     StoreOptions,
     StoreURL,
     decode_envelope,

@@ -14,6 +14,7 @@ from eventstore_jsonl import JsonlEventStore
 from eventstore_jsonl.plugin import CAPABILITIES
 
 import eventstore
+import eventstore.backend
 from eventstore import (
     BackendUnavailableError,
     ConfigurationError,
@@ -346,7 +347,7 @@ def test_vanished_directory_is_backend_unavailable_with_cause(url: str, director
 
 
 def test_plugin_is_registered_with_the_store_capabilities() -> None:
-    backend = eventstore.default_registry().backends["jsonl"]
+    backend = eventstore.backend.default_registry().backends["jsonl"]
     assert backend.spec.schemes == ("jsonl",)
     assert backend.spec.capabilities == CAPABILITIES == JsonlEventStore.capabilities
     assert backend.distribution == "eventstore-jsonl"
