@@ -29,6 +29,7 @@ import itertools
 import json
 import re
 from collections.abc import Sequence
+from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -53,8 +54,7 @@ JSON_INT_MAX: Final = (1 << 64) - 1
 # long (possibly inside a string) sends the event to the precise check.
 _LONG_DIGITS: Final = re.compile(rb"\d{19,}")
 
-_SEQ: Final = attrgetter("seq")
-_RUN: Final = attrgetter("run_id.int")
+_KEYS: Final = attrgetter("seq", "run_id.int", "event.run_id.int")
 
 
 def check_decodable(data: bytes, event_type: str) -> None:
@@ -131,25 +131,28 @@ def check_page(
     ``gaps_possible`` (a backend that skips corrupt entries on request, or reads a
     legacy layout with holes) seqs need only increase from ``after_seq``.
     """
-    count = len(page)
-    if not count:
+    if not page:
         return
-    seqs = list(map(_SEQ, page))
     run = run_id.int
-    if gaps_possible:
-        in_order = seqs[0] > after_seq and all(a < b for a, b in itertools.pairwise(seqs))
-    else:
-        in_order = seqs == list(range(after_seq + 1, after_seq + count + 1))
-    if in_order and set(map(_RUN, page)) == {run} and _event_runs(page) == {run}:
-        return
-    _raise_first_bad(run_id, after_seq, page, gaps_possible)
-
-
-def _event_runs(page: Sequence[EventEnvelope]) -> set[int]:
     try:
-        return {envelope.event.run_id.int for envelope in page}
+        # One C-level pass: (seq, envelope's run, event's run) of every envelope,
+        # compared with what an exact page holds.
+        found = list(map(_KEYS, page))
     except ValueError:  # an unknown event without a run_id
-        return set()
+        found = []
+    if gaps_possible:
+        seqs = [key[0] for key in found]
+        exact = (
+            len(found) == len(page)
+            and seqs[0] > after_seq
+            and all(a < b for a, b in itertools.pairwise(seqs))
+            and {key[1:] for key in found} == {(run, run)}
+        )
+    else:
+        start = after_seq + 1
+        exact = found == list(zip(range(start, start + len(page)), repeat(run), repeat(run)))
+    if not exact:
+        _raise_first_bad(run_id, after_seq, page, gaps_possible)
 
 
 def _raise_first_bad(

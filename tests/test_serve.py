@@ -277,7 +277,7 @@ def test_unsupported_operation_is_501() -> None:
         async with served(_NoListRunsStore()) as (_, client, _app):
             response = await client.get("/runs")
             assert response.status_code == 501
-            assert response.json() == {"error": "this test store does not list runs"}
+            assert response.json() == {"error": "memory: this test store does not list runs"}
 
     run(body())
 
@@ -289,7 +289,7 @@ def test_unavailable_backend_is_503_without_credentials(path: str) -> None:
             response = await client.get(path)
             assert response.status_code == 503
             assert "hunter2" not in response.text
-            assert response.json()["error"].startswith("unreachable")
+            assert response.json()["error"].startswith("memory: unreachable")
 
     run(body())
 

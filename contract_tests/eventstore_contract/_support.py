@@ -17,6 +17,7 @@ import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -77,9 +78,18 @@ def note_stalled_stream(received: Sequence[EventEnvelope], wanted: int | None) -
     )
 
 
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def delta(run_id: RunId, index: int) -> TextDelta:
-    """A small, recognisable event: ``TextDelta`` with text ``"<index>"``."""
-    return TextDelta(run_id=run_id, delta=f"{index}")
+    """A small, recognisable event: ``TextDelta`` with text ``"<index>"``.
+
+    Its timestamp is fixed by ``index`` too, so two calls give equal events: a retry
+    of an append must send the same event (rule 4).
+    """
+    return TextDelta(
+        run_id=run_id, delta=f"{index}", timestamp=_EPOCH + timedelta(microseconds=index)
+    )
 
 
 def started(run_id: RunId, session_id: SessionId | None = None) -> RunStarted:

@@ -346,10 +346,10 @@ class InstrumentedStore(EventStore):
         self,
         run_id: RunId,
         envelopes: Sequence[EventEnvelope],
-        event_jsons: Sequence[str],
+        texts: Sequence[str],
         expected_seq: int,
     ) -> None:
-        await self._inner._import(run_id, envelopes, event_jsons, expected_seq)
+        await self._inner._import(run_id, envelopes, texts, expected_seq)
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         await self._inner._wait_for_append(run_id, after_seq, idle_rounds)

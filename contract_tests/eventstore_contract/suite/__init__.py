@@ -11,6 +11,7 @@ __all__ = [
     "ErrorTests",
     "IdempotencyTests",
     "ImportTests",
+    "LimitTests",
     "MultiProcessTests",
     "ReadTests",
     "RunsTests",
@@ -33,6 +34,7 @@ from .durability import DurabilityTests
 from .errors import ErrorTests
 from .idempotency import IdempotencyTests
 from .importing import ImportTests
+from .limits import LimitTests
 from .multiprocess import MultiProcessTests
 from .read import ReadTests
 from .runs import RunsTests
@@ -44,6 +46,7 @@ from .subscribe import SubscribeTests
 class StoreContract(
     AppendTests,
     ReadTests,
+    LimitTests,
     IdempotencyTests,
     ConcurrencyTests,
     SessionTests,

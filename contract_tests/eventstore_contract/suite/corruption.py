@@ -10,8 +10,9 @@ __all__ = ["CorruptionTests"]
 
 import pytest
 
-from eventstore import Capability, CorruptEventError, EventStore, RunId
-from eventstore.backend import Backdoor
+from eventstore import Capability, CorruptEventError, EventEnvelope, EventStore, RunId
+from eventstore.backend import Backdoor, envelope_json
+from eventstore.events import encode_event
 
 from .._harness import contract_test, requires
 from .._support import delta, read_all, take
@@ -23,6 +24,27 @@ def _backdoor(store: EventStore) -> Backdoor:
         f"{store.backend_name} declares capability 'backdoor' but backdoor() returned None"
     )
     return backdoor
+
+
+def _damaged(
+    envelope: EventEnvelope,
+    *,
+    seq: int | None = None,
+    run_id: RunId | None = None,
+    event_run_id: RunId | None = None,
+) -> str:
+    """The envelope's JSON with its seq, its run, or its event's run changed."""
+    event = envelope.event
+    if event_run_id is not None:
+        event = event.model_copy(update={"run_id": event_run_id})
+    return envelope_json(
+        event_id=envelope.event_id,
+        seq=envelope.seq if seq is None else seq,
+        run_id=envelope.run_id if run_id is None else run_id,
+        session_id=envelope.session_id,
+        event_json=encode_event(event),
+        emitted_at=envelope.emitted_at,
+    )
 
 
 @requires(Capability.BACKDOOR)
@@ -68,3 +90,49 @@ class CorruptionTests:
         await store.append(delta(run_id, 4))
         assert await _backdoor(store).raw_seqs(run_id) == [1, 2, 3, 4, 5]
         assert await _backdoor(store).raw_seqs(RunId.new()) == []
+
+    @contract_test
+    async def test_corruption_a_removed_entry_is_a_hole_not_a_shorter_page(
+        self, store: EventStore
+    ) -> None:
+        # Rule 6: a page is exactly after_seq+1, after_seq+2, ...; a missing entry is
+        # corruption, never a page that silently jumps from seq 2 to seq 4.
+        run_id = RunId.new()
+        stored = await store.append_batch([delta(run_id, i) for i in range(5)])
+        await _backdoor(store).remove(run_id, 3)
+        assert await store.list_after(run_id, 0, 2) == stored[:2]
+        for after in (0, 2):
+            with pytest.raises(CorruptEventError) as caught:
+                await store.list_after(run_id, after, 10)
+            assert caught.value.run_id == run_id
+            assert "seq 3" in str(caught.value)
+
+    @contract_test
+    async def test_corruption_an_entry_holding_another_seq(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        stored = await store.append_batch([delta(run_id, i) for i in range(5)])
+        # The entry at seq 3 now holds a copy of seq 2: a duplicate in the page.
+        await _backdoor(store).replace(run_id, 3, _damaged(stored[1]))
+        with pytest.raises(CorruptEventError) as caught:
+            await store.list_after(run_id, 0, 10)
+        assert caught.value.run_id == run_id
+
+    @contract_test
+    async def test_corruption_an_envelope_naming_another_run(self, store: EventStore) -> None:
+        run_id, other = RunId.new(), RunId.new()
+        stored = await store.append_batch([delta(run_id, i) for i in range(3)])
+        await _backdoor(store).replace(run_id, 2, _damaged(stored[1], run_id=other))
+        with pytest.raises(CorruptEventError) as caught:
+            await store.list_after(run_id, 0, 10)
+        assert caught.value.run_id == run_id
+        assert "2" in str(caught.value.position)
+
+    @contract_test
+    async def test_corruption_an_event_naming_another_run(self, store: EventStore) -> None:
+        run_id, other = RunId.new(), RunId.new()
+        stored = await store.append_batch([delta(run_id, i) for i in range(3)])
+        await _backdoor(store).replace(run_id, 2, _damaged(stored[1], event_run_id=other))
+        with pytest.raises(CorruptEventError) as caught:
+            await store.list_after(run_id, 1, 10)
+        assert caught.value.run_id == run_id
+        assert "2" in str(caught.value.position)

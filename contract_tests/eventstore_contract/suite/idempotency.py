@@ -1,4 +1,8 @@
-"""Rule 4 (idempotency): a retried ``event_id`` returns the stored envelope."""
+"""Rule 4 (idempotency): a retried ``event_id`` returns the stored envelope.
+
+A retry must send the same event: an id reused for a different event is a conflict
+(``IdempotencyConflictError``), never a silent success, whatever ``expected_seq`` says.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import asyncio
 
 import pytest
 
-from eventstore import EventId, EventStore, IdempotencyConflictError, RunId
+from eventstore import EventId, EventStore, IdempotencyConflictError, RunId, TextDelta
 
 from .._harness import contract_test
 from .._support import delta, read_all
@@ -89,3 +93,45 @@ class IdempotencyTests:
         stored = await read_all(store, run_id)
         assert len(stored) == 1, f"8 concurrent retries of one event id stored {len(stored)} events"
         assert results == stored * len(results)
+
+    @contract_test
+    async def test_idempotency_id_reused_for_another_event_conflicts(
+        self, store: EventStore
+    ) -> None:
+        run_id, event_id = RunId.new(), EventId.new()
+        first = await store.append(delta(run_id, 0), event_id=event_id)
+        with pytest.raises(IdempotencyConflictError, match=str(event_id)):
+            await store.append(delta(run_id, 1), event_id=event_id)
+        # A stale expected_seq does not turn the conflict into a success or a
+        # ConcurrencyError: the id is checked first, and its event differs.
+        with pytest.raises(IdempotencyConflictError):
+            await store.append(delta(run_id, 1), event_id=event_id, expected_seq=0)
+        assert await read_all(store, run_id) == [first]
+
+    @contract_test
+    async def test_idempotency_id_reused_with_another_timestamp_conflicts(
+        self, store: EventStore
+    ) -> None:
+        # Events compare field by field, the time included: a rebuilt event is another.
+        run_id, event_id = RunId.new(), EventId.new()
+        event = delta(run_id, 0)
+        first = await store.append(event, event_id=event_id)
+        later = TextDelta(run_id=run_id, delta=event.delta)
+        assert later.timestamp != event.timestamp
+        with pytest.raises(IdempotencyConflictError):
+            await store.append(later, event_id=event_id)
+        assert await read_all(store, run_id) == [first]
+
+    @contract_test
+    async def test_idempotency_batch_retry_with_a_changed_event_conflicts(
+        self, store: EventStore
+    ) -> None:
+        run_id = RunId.new()
+        ids = [EventId.new() for _ in range(3)]
+        first = await store.append_batch([delta(run_id, i) for i in range(3)], event_ids=ids)
+        changed = [delta(run_id, 0), delta(run_id, 7), delta(run_id, 2)]
+        with pytest.raises(IdempotencyConflictError):
+            await store.append_batch(changed, event_ids=ids)
+        with pytest.raises(IdempotencyConflictError):
+            await store.append_batch(changed, event_ids=ids, expected_seq=0)
+        assert await read_all(store, run_id) == first
