@@ -223,7 +223,7 @@ def test_a_broken_pipe_that_is_not_our_output_is_still_a_failure(
     def broken() -> es_backend.Registry:
         raise BrokenPipeError("a socket of some driver")
 
-    monkeypatch.setattr(es, "default_registry", broken)
+    monkeypatch.setattr(es_backend, "default_registry", broken)
     result = CliRunner().invoke(build_app(), ["backends"])
     assert result.exit_code != 0
     assert isinstance(result.exception, BrokenPipeError)
