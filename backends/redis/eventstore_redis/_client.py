@@ -24,6 +24,7 @@ __all__ = [
     "field_value",
     "is_unavailable",
     "xrange",
+    "xrange_all",
     "zrangebylex",
 ]
 
@@ -46,10 +47,8 @@ from redis.exceptions import (
     TryAgainError,
 )
 
-from eventstore.backend import StoreURL
-
 from ._connection import lean_connection_class
-from ._options import RedisOptions
+from ._options import RedisOptions, RedisTarget
 from ._pool import WaitingConnectionPool
 
 #: Errors that mean "the server cannot be reached or is not serving right now".
@@ -120,6 +119,18 @@ async def xrange(client: Client, key: str, start: str, count: int) -> list[Entry
     return cast("list[Entry]", reply)
 
 
+async def xrange_all(client: Client, key: str, page_size: int = 1_000) -> list[Entry]:
+    """Every entry of the stream ``key``, read ``page_size`` at a time, in stream order."""
+    out: list[Entry] = []
+    start = "-"
+    while True:
+        page = await xrange(client, key, start, page_size)
+        out.extend(page)
+        if len(page) < page_size:
+            return out
+        start = f"({page[-1][0].decode()}"
+
+
 async def zrangebylex(client: Client, key: str, start: str, count: int) -> list[bytes]:
     """``ZRANGEBYLEX key start + LIMIT 0 count``, typed."""
     before = cancel_requests()
@@ -140,17 +151,6 @@ class Clients:
     commands: Client
     blocking: Client
     cluster: bool
-
-
-def _driver_url(url: StoreURL) -> str:
-    # Our options live in the query; redis-py must not see them. The cluster scheme
-    # is ours too: redis-py's cluster client expects redis:// or rediss://.
-    bare = url.without_query
-    if url.scheme == "redis+cluster":
-        return "redis" + bare[len("redis+cluster") :]
-    if url.scheme == "rediss+cluster":
-        return "rediss" + bare[len("rediss+cluster") :]
-    return bare
 
 
 def _common(options: RedisOptions, *, tls: bool) -> dict[str, Any]:
@@ -178,15 +178,14 @@ def _raw_xrange(client: Client) -> Client:
     return client
 
 
-def connect(url: StoreURL, options: RedisOptions) -> Clients:
-    """Build (not yet connect) the command and blocking clients for ``url``."""
-    cluster = url.scheme.endswith("+cluster")
-    tls = url.scheme.startswith("rediss")
-    driver_url = _driver_url(url)
+def connect(target: RedisTarget) -> Clients:
+    """Build (not yet connect) the command and blocking clients for ``target``."""
+    options, tls = target.options, target.tls
+    driver_url = target.driver_url
     block_timeout = options.block_ms / 1000 + options.socket_timeout
     command_retry = Retry(ExponentialWithJitterBackoff(base=0.01, cap=0.5), retries=options.retries)
     no_retry = Retry(NoBackoff(), retries=0)
-    if cluster:
+    if target.cluster:
         commands: Client = RedisCluster.from_url(
             driver_url,
             socket_timeout=options.socket_timeout,

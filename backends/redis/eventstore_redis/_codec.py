@@ -1,14 +1,18 @@
 """Turning stream entries back into envelopes, and what to do with bad ones.
 
 A native entry has id ``<seq>-0`` and one field ``e`` holding the envelope JSON that
-the append script built around the event JSON the client sent. Reading checks that
-the ids run on from the requested seq without a hole and that each envelope agrees
-with its id, so a damaged or foreign entry is reported, never passed off as valid.
+the append script built around the event JSON the client sent (or the core built, for
+an import). The store's base class checks every page it returns: the next seqs of the
+run, envelopes and events of that run. Reading here adds what only this layout knows:
+the stream ids are the seqs, so a hole in the ids before the first entry is retention
+(``HistoryUnavailableError``) and any other is damage, and with ``skip_corrupt`` an entry
+that cannot be decoded, or whose envelope disagrees with its id, is skipped rather than
+reported (:class:`CorruptEntries` says which, for both layouts).
 """
 
 from __future__ import annotations
 
-__all__ = ["EntryDecoder", "seq_of"]
+__all__ = ["CorruptEntries", "EntryDecoder", "seq_of"]
 
 import logging
 from collections.abc import Sequence
@@ -34,16 +38,40 @@ def seq_of(entry_id: bytes | str) -> int:
     return int(text.partition("-")[0])
 
 
-class EntryDecoder:
-    """Decodes native stream entries; counts entries skipped when that is opted in."""
+class CorruptEntries:
+    """Reports an undecodable entry, or skips, logs and counts it with ``skip_corrupt``."""
 
-    __slots__ = ("retention", "skip_corrupt", "skipped")
+    __slots__ = ("skip_corrupt", "skipped")
 
-    def __init__(self, *, skip_corrupt: bool, retention: bool) -> None:
+    def __init__(self, *, skip_corrupt: bool) -> None:
         self.skip_corrupt = skip_corrupt
-        self.retention = retention
         #: Entries skipped as undecodable since the store opened (``skip_corrupt``).
         self.skipped = 0
+
+    def found(self, run_id: RunId, position: str, exc: Exception) -> None:
+        """The entry of ``run_id`` at ``position`` is bad: raise, or skip it."""
+        reason = _short_reason(exc)
+        if not self.skip_corrupt:
+            raise CorruptEventError(run_id=run_id, position=position, reason=reason) from exc
+        self.skipped += 1
+        logger.warning(
+            "eventstore redis: skipping undecodable entry of run %s at %s "
+            "(skip_corrupt is on; %d skipped so far): %s",
+            run_id,
+            position,
+            self.skipped,
+            reason,
+        )
+
+
+class EntryDecoder(CorruptEntries):
+    """Decodes native stream entries."""
+
+    __slots__ = ("retention",)
+
+    def __init__(self, *, skip_corrupt: bool, retention: bool) -> None:
+        super().__init__(skip_corrupt=skip_corrupt)
+        self.retention = retention
 
     def decode(
         self, run_id: RunId, after_seq: int, entries: Sequence[Entry]
@@ -51,7 +79,7 @@ class EntryDecoder:
         """Envelopes of ``entries`` (which follow ``after_seq``) and the last seq seen."""
         if not entries:
             return [], after_seq
-        page = _decode_page(run_id, after_seq, entries)
+        page = _decode_page(run_id, after_seq, entries, check=self.skip_corrupt)
         if page is not None:
             return page, after_seq + len(page)
         # Something is off in the page: decode entry by entry to name the bad one.
@@ -71,14 +99,15 @@ class EntryDecoder:
                 if envelope.seq != seq or envelope.run_id != run_id:
                     raise ValueError(f"the envelope says run {envelope.run_id} seq {envelope.seq}")
             except (ValidationError, ValueError) as exc:
-                self._corrupt(run_id, seq, entry_id, exc)
+                self.found(run_id, f"seq {seq} (stream id {entry_id.decode()})", exc)
                 continue
             out.append(envelope)
         return out, expected - 1
 
     def _missing(self, run_id: RunId, expected: int, found: int, *, trimmed: bool) -> None:
         # Retention only ever removes the oldest entries, so only a hole before the
-        # first entry read can be its doing; any other hole is damage.
+        # first entry read can be its doing; any other is damage (never skipped: the
+        # entry is not there to be skipped, and the ids are this layout's seqs).
         if trimmed and expected < found:
             raise HistoryUnavailableError(
                 run_id=run_id, requested_after=expected - 1, first_available=found
@@ -89,33 +118,20 @@ class EntryDecoder:
             reason=f"the stream has no entry {expected}-0; the next entry is seq {found}",
         )
 
-    def _corrupt(self, run_id: RunId, seq: int, entry_id: bytes, exc: Exception) -> None:
-        reason = _short_reason(exc)
-        if not self.skip_corrupt:
-            raise CorruptEventError(
-                run_id=run_id, position=f"seq {seq} (stream id {entry_id.decode()})", reason=reason
-            ) from exc
-        self.skipped += 1
-        logger.warning(
-            "eventstore redis: skipping undecodable entry of run %s at seq %d "
-            "(skip_corrupt is on; %d skipped so far): %s",
-            run_id,
-            seq,
-            self.skipped,
-            reason,
-        )
-
 
 def _decode_page(
-    run_id: RunId, after_seq: int, entries: Sequence[Entry]
+    run_id: RunId, after_seq: int, entries: Sequence[Entry], *, check: bool
 ) -> list[EventEnvelope] | None:
     """A whole page of good entries in one validation call, else ``None``.
 
     Validating one JSON array of the page's envelopes costs a fifth less than one
     call per envelope. It is only used when every id is exactly ``<seq>-0`` in
-    order, every value starts as an envelope does (so that the joined array cannot
-    pair the pieces of two entries differently) and every envelope agrees with its
-    id; anything else falls back to the entry-by-entry path.
+    order and every value starts as an envelope does (so that the joined array
+    cannot pair the pieces of two entries differently); anything else falls back to
+    the entry-by-entry path. An envelope that disagrees with its id is left to the
+    base class's page check (the ids being the next seqs, an envelope's seq or run
+    that differs breaks the page), unless ``check``: with ``skip_corrupt`` such an
+    entry must be skipped, so then this page falls back too.
     """
     datas: list[bytes] = []
     seq = after_seq
@@ -136,6 +152,8 @@ def _decode_page(
         return None
     if len(envelopes) != len(datas):
         return None
+    if not check:
+        return envelopes
     seq = after_seq
     for envelope in envelopes:
         seq += 1

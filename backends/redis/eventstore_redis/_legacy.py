@@ -7,29 +7,29 @@ crash between the two leaves a hole. Stream ids therefore say nothing about seqs
 every read decodes the whole stream (at most about 10,000 entries, the trim length
 that store always applied) and pages by the seqs inside the envelopes. That costs
 O(run length) per page, which is fine for importing runs (``eventstore copy``) and
-is why this layout is read-only.
+is why this layout is read-only. Holes are passed over, so the store declares
+``gaps_possible``: the base class's page check then asks only for increasing seqs of
+the run.
 """
 
 from __future__ import annotations
 
 __all__ = ["LegacyRedisEventStore"]
 
-import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
 from pydantic import ValidationError
 
-from eventstore import CorruptEventError, RunId, SessionId
+from eventstore import RunId, SessionId
 from eventstore.backend import Capability, EventEnvelope, PendingEvent, RunInfo
 from eventstore.errors import UnsupportedOperationError
 
 from ._base import RedisStoreBase
-from ._client import field_value, xrange
+from ._client import field_value, xrange_all
+from ._codec import CorruptEntries
+from ._options import RedisTarget
 
-logger = logging.getLogger("eventstore.redis")
-
-_PAGE = 1_000
 _FIELD = b"data"
 
 
@@ -38,12 +38,14 @@ class LegacyRedisEventStore(RedisStoreBase):
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.LIST_RUNS})
 
+    def __init__(self, target: RedisTarget) -> None:
+        super().__init__(target)
+        self._corrupt = CorruptEntries(skip_corrupt=target.options.skip_corrupt)
+        self.gaps_possible = True  # behest's streams can have holes
+
     @property
     def _prefix(self) -> str:
         return self.options.legacy_prefix
-
-    #: Entries skipped as undecodable (only with ``skip_corrupt``).
-    skipped_corrupt: int = 0
 
     def _key(self, run_id: RunId) -> str:
         return f"{self.options.legacy_prefix}:{run_id}"
@@ -52,25 +54,17 @@ class LegacyRedisEventStore(RedisStoreBase):
         self, run_id: RunId, events: Sequence[PendingEvent], expected_seq: int | None
     ) -> list[EventEnvelope]:
         raise UnsupportedOperationError(
-            f"{self.describe()}: the legacy layout is read-only; copy its runs into a "
+            f"store {self.describe()}: the legacy layout is read-only; copy its runs into a "
             "native store (eventstore copy) and append there"
         )
 
     async def _run(self, run_id: RunId) -> list[EventEnvelope]:
         """Every decodable envelope of the run, ordered by seq."""
-        commands = self._clients.commands
-        key = self._key(run_id)
         envelopes: list[EventEnvelope] = []
-        start = "-"
-        while True:
-            page = await xrange(commands, key, start, _PAGE)
-            for entry_id, fields in page:
-                envelope = self._decode(run_id, entry_id, field_value(fields, _FIELD))
-                if envelope is not None:
-                    envelopes.append(envelope)
-            if len(page) < _PAGE:
-                break
-            start = f"({page[-1][0].decode()}"
+        for entry_id, fields in await xrange_all(self._clients.commands, self._key(run_id)):
+            envelope = self._decode(run_id, entry_id, field_value(fields, _FIELD))
+            if envelope is not None:
+                envelopes.append(envelope)
         envelopes.sort(key=lambda envelope: envelope.seq)
         return envelopes
 
@@ -82,17 +76,7 @@ class LegacyRedisEventStore(RedisStoreBase):
             if envelope.run_id != run_id:
                 raise ValueError(f"the envelope belongs to run {envelope.run_id}")
         except (ValidationError, ValueError) as exc:
-            position = f"stream id {entry_id.decode()}"
-            if not self.options.skip_corrupt:
-                raise CorruptEventError(
-                    run_id=run_id, position=position, reason=str(exc).splitlines()[0]
-                ) from exc
-            self.skipped_corrupt += 1
-            logger.warning(
-                "eventstore redis (legacy): skipping undecodable entry of run %s at %s",
-                run_id,
-                position,
-            )
+            self._corrupt.found(run_id, f"stream id {entry_id.decode()}", exc)
             return None
         return envelope
 

@@ -1,16 +1,25 @@
-"""Options of ``redis://`` stores and the key layout they imply."""
+"""Options of ``redis://`` stores, the URL checks they need, and the key layout.
+
+:func:`resolve` turns a store URL and keyword options into a :class:`RedisTarget`:
+the validated options plus what the scheme says (cluster, TLS), checked together
+once, before any client exists.
+"""
 
 from __future__ import annotations
 
-__all__ = ["KeyLayout", "Layout", "RedisOptions"]
+__all__ = ["KeyLayout", "Layout", "RedisOptions", "RedisTarget", "resolve"]
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from eventstore import RunId, SessionId
-from eventstore.backend import StoreOptions
+from eventstore import ConfigurationError, RunId, SessionId
+from eventstore.backend import StoreOptions, StoreURL, parse_options
+
+from .plugin import BACKEND, SCHEMES
 
 #: ``native`` is this backend's own layout; ``legacy`` reads runs written by the Rust
 #: runtime's (behest) Redis store, read-only.
@@ -138,3 +147,81 @@ class KeyLayout:
     def session(self, session_id: SessionId) -> str:
         """The index of one session's runs."""
         return f"{self.session_prefix}{session_id}"
+
+
+_TLS_FILES: Final = ("tls_ca_file", "tls_cert_file", "tls_key_file")
+_DATABASE_PATH: Final = re.compile(r"/(\d+)/?")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """A Redis store's URL and validated options, and what its scheme implies."""
+
+    url: StoreURL
+    options: RedisOptions
+    #: ``redis+cluster://`` or ``rediss+cluster://``: redis-py's cluster client.
+    cluster: bool
+    #: ``rediss://`` or ``rediss+cluster://``: TLS, the server certificate verified.
+    tls: bool
+
+    @property
+    def driver_url(self) -> str:
+        """The URL for redis-py: without our query, and the cluster scheme made plain."""
+        bare = self.url.without_query
+        if self.cluster:
+            return ("rediss" if self.tls else "redis") + bare[len(self.url.scheme) :]
+        return bare
+
+
+def resolve(url: str | StoreURL, options: Mapping[str, Any]) -> RedisTarget:
+    """Parse ``url`` (if it is not parsed yet) and ``options`` into a checked target.
+
+    Every mistake is a :class:`ConfigurationError` naming the redacted URL.
+    """
+    parsed = StoreURL.parse(url)
+    if parsed.scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"redis store: unsupported URL scheme {parsed.scheme!r} in {parsed.redacted!r}"
+            f" (use one of {', '.join(sorted(SCHEMES))})"
+        )
+    opts = parse_options(RedisOptions, parsed, options, backend=BACKEND)
+    cluster = parsed.scheme.endswith("+cluster")
+    tls = parsed.scheme.startswith("rediss")
+    if opts.db is not None and cluster:
+        raise ConfigurationError(
+            f"redis store {parsed.redacted!r}: option 'db' is not available in a cluster"
+        )
+    opts = _with_path_database(parsed, opts, cluster=cluster)
+    tls_set = [name for name in _TLS_FILES if getattr(opts, name) is not None]
+    if tls_set and not tls:
+        raise ConfigurationError(
+            f"redis store {parsed.redacted!r}: {', '.join(tls_set)} need a rediss:// URL"
+        )
+    return RedisTarget(url=parsed, options=opts, cluster=cluster, tls=tls)
+
+
+def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> RedisOptions:
+    """``opts`` with the database number of the URL path (``redis://host/3``) as ``db``.
+
+    redis-py would let the path silently override ``db`` and ignore a path that is
+    not a number; here either is a ConfigurationError.
+    """
+    if url.scheme == "unix" or url.path in ("", "/"):  # a unix URL's path is the socket
+        return opts
+    match = _DATABASE_PATH.fullmatch(url.path)
+    if match is None:
+        raise ConfigurationError(
+            f"redis store {url.redacted!r}: the URL path must be a database number "
+            f"(redis://host:6379/0), not {url.path!r}"
+        )
+    number = int(match.group(1))
+    if cluster:
+        if number != 0:
+            raise ConfigurationError(f"redis store {url.redacted!r}: a cluster has only database 0")
+        return opts
+    if opts.db is not None and opts.db != number:
+        raise ConfigurationError(
+            f"redis store {url.redacted!r}: database {number} in the URL path and option "
+            f"db={opts.db} disagree"
+        )
+    return opts.model_copy(update={"db": number})

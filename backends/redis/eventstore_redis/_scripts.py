@@ -34,6 +34,25 @@ from redis.exceptions import NoScriptError
 
 from ._client import cancel_requests, deliver_swallowed_cancel
 
+# The end of both writing scripts: retention and (single server) the run and session
+# indexes. It needs ARGV[2] = run id, ARGV[3] = retention cap ('0' = none), ARGV[4] =
+# session index prefix ('' = the client maintains the indexes), and the locals `last`
+# (the run's last seq before), `new_last`, `before` and `session` (the run's session
+# before and after, or false).
+_TRIM_AND_INDEX: Final = r"""
+local cap = tonumber(ARGV[3])
+if cap > 0 and new_last > cap then
+  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', new_last - cap + 1))
+end
+if ARGV[4] ~= '' then
+  if last == 0 then redis.call('ZADD', KEYS[4], 0, ARGV[2]) end
+  if session ~= before then
+    if before then redis.call('ZREM', ARGV[4] .. before, ARGV[2]) end
+    if session then redis.call('ZADD', ARGV[4] .. session, 0, ARGV[2]) end
+  end
+end
+"""
+
 APPEND_OK: Final = 0
 APPEND_ALL_STORED: Final = 1
 APPEND_PARTIAL: Final = 2
@@ -45,10 +64,11 @@ APPEND_TRIMMED: Final = 4
 # indexes, as in a cluster), then per event: event id, session id if the event is a
 # RunStarted else '', event JSON.
 # Replies: {0, previous last seq, time s, time us, previous session or ''} on commit,
-# {1, seq, envelope JSON, ...} when every id is stored, {2} when only some are, {3, actual
-# last seq} on an expected_seq mismatch, {4, seq, first kept stream id} when an id is
-# stored but its entry was trimmed by retention.
-APPEND_SCRIPT: Final = r"""
+# {1, seq, envelope JSON, ...} when every id is stored, {2, how many are} when only some
+# are, {3, actual last seq} on an expected_seq mismatch, {4, seq, first kept stream id}
+# when an id is stored but its entry was trimmed by retention.
+APPEND_SCRIPT: Final = (
+    r"""
 local n = (#ARGV - 4) / 3
 local found = 0
 local seqs = {}
@@ -60,7 +80,7 @@ for i = 1, n do
   end
 end
 if found > 0 then
-  if found < n then return {2} end
+  if found < n then return {2, found} end
   local out = {1}
   for i = 1, n do
     local id = seqs[i] .. '-0'
@@ -115,19 +135,12 @@ local new_last = last + n
 redis.call('HSET', KEYS[3], 'last', new_last, 'last_at', stamp)
 if last == 0 then redis.call('HSET', KEYS[3], 'first_at', stamp) end
 if session and session ~= before then redis.call('HSET', KEYS[3], 'session', session) end
-local cap = tonumber(ARGV[3])
-if cap > 0 and new_last > cap then
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', new_last - cap + 1))
-end
-if ARGV[4] ~= '' then
-  if last == 0 then redis.call('ZADD', KEYS[4], 0, ARGV[2]) end
-  if session and session ~= before then
-    if before then redis.call('ZREM', ARGV[4] .. before, ARGV[2]) end
-    redis.call('ZADD', ARGV[4] .. session, 0, ARGV[2])
-  end
-end
+"""
+    + _TRIM_AND_INDEX
+    + r"""
 return {0, last, sec, tonumber(t[2]), before or ''}
 """
+)
 
 IMPORT_OK: Final = 0
 #: The same code as the append script's conflict, so both map to one error.
@@ -144,7 +157,8 @@ IMPORT_ID_TAKEN: Final = APPEND_PARTIAL
 # envelope's emitted_at, then per envelope: event id, envelope JSON.
 # Replies: {0, previous session or ''} on commit, {3, actual last seq} when the run's
 # last seq is not the expected one (nothing written).
-IMPORT_SCRIPT: Final = r"""
+IMPORT_SCRIPT: Final = (
+    r"""
 local n = (#ARGV - 7) / 2
 local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
 local last = tonumber(meta[1] or '0')
@@ -175,19 +189,12 @@ if session then
 elseif before then
   redis.call('HDEL', KEYS[3], 'session')
 end
-local cap = tonumber(ARGV[3])
-if cap > 0 and new_last > cap then
-  redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d-0', new_last - cap + 1))
-end
-if ARGV[4] ~= '' then
-  if last == 0 then redis.call('ZADD', KEYS[4], 0, ARGV[2]) end
-  if session ~= before then
-    if before then redis.call('ZREM', ARGV[4] .. before, ARGV[2]) end
-    if session then redis.call('ZADD', ARGV[4] .. session, 0, ARGV[2]) end
-  end
-end
+"""
+    + _TRIM_AND_INDEX
+    + r"""
 return {0, before or ''}
 """
+)
 
 # KEYS: log, ids, meta [, runs index]. ARGV: run id, session index prefix ('' = the
 # client maintains the indexes). Reply: {events removed, the run's session or ''}.

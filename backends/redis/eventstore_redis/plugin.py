@@ -6,8 +6,14 @@ path is resolved only when a Redis URL is opened.
 
 from __future__ import annotations
 
+from typing import Final
+
 from eventstore.backend import BackendSpec, Capability, hookimpl
 
+BACKEND: Final = "redis"
+#: The URL schemes of Redis stores: their one declaration (``_options`` checks URLs
+#: given to ``RedisEventStore.from_url`` directly against it).
+SCHEMES: Final = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 #: What the native store promises (RedisEventStore takes it from here too).
 CAPABILITIES = frozenset(
     {
@@ -27,8 +33,8 @@ def eventstore_register_backends() -> list[BackendSpec]:
     """The ``redis://``, ``rediss://``, ``unix://`` and ``redis+cluster://`` backend."""
     return [
         BackendSpec(
-            name="redis",
-            schemes=("redis", "rediss", "unix", "redis+cluster", "rediss+cluster"),
+            name=BACKEND,
+            schemes=SCHEMES,
             factory="eventstore_redis.store:RedisEventStore.from_url",
             capabilities=CAPABILITIES,
             description="Redis Streams: one Lua script call per append, gap-free seqs, "

@@ -8,9 +8,9 @@ client builds the returned envelopes from the script's reply without decoding.
 
 Read path: one ``XRANGE <log> <after>-1 + COUNT <limit>``; the ids are the seqs.
 
-Import path (``eventstore copy``): :meth:`RedisEventStore._import` builds each copied
-envelope's JSON on the client, keeping its ids, seq, session and time, and stores them
-all with the import script in one ``EVALSHA`` guarded by the expected last seq.
+Import path (``eventstore copy``): :meth:`RedisEventStore._import` stores the envelope
+JSON the core built for each copied envelope (its ids, seq, session and time kept) with
+the import script, in one ``EVALSHA`` guarded by the expected last seq.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 __all__ = ["RedisEventStore"]
 
 import asyncio
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
@@ -27,7 +26,6 @@ from redis.asyncio import Redis
 
 from eventstore import (
     ConcurrencyError,
-    ConfigurationError,
     CorruptEventError,
     IdempotencyConflictError,
     RunId,
@@ -41,10 +39,8 @@ from eventstore.backend import (
     PendingEvent,
     RunInfo,
     StoreURL,
-    envelope_json,
-    new_envelope,
-    parse_options,
-    stamp_sessions,
+    poll_delay,
+    stamp,
 )
 from eventstore.errors import HistoryUnavailableError
 
@@ -59,7 +55,7 @@ from ._client import (
     zrangebylex,
 )
 from ._codec import EntryDecoder, seq_of
-from ._options import KeyLayout, RedisOptions
+from ._options import KeyLayout, RedisTarget, resolve
 from ._scripts import (
     APPEND_ALL_STORED,
     APPEND_CONFLICT,
@@ -76,37 +72,7 @@ from .plugin import CAPABILITIES
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _RECENT: Final = 1024
-_SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 _APPEND: Final = Script(APPEND_SCRIPT)
-
-
-def _with_path_database(url: StoreURL, opts: RedisOptions, *, cluster: bool) -> RedisOptions:
-    """``opts`` with the database number of the URL path (``redis://host/3``) as ``db``.
-
-    redis-py would let the path silently override ``db`` and ignore a path that is
-    not a number; here either is a ConfigurationError.
-    """
-    if url.scheme == "unix" or url.path in ("", "/"):  # a unix URL's path is the socket
-        return opts
-    match = re.fullmatch(r"/(\d+)/?", url.path)
-    if match is None:
-        raise ConfigurationError(
-            f"redis store {url.redacted!r}: the URL path must be a database number "
-            f"(redis://host:6379/0), not {url.path!r}"
-        )
-    number = int(match.group(1))
-    if cluster:
-        if number != 0:
-            raise ConfigurationError(f"redis store {url.redacted!r}: a cluster has only database 0")
-        return opts
-    if opts.db is not None and opts.db != number:
-        raise ConfigurationError(
-            f"redis store {url.redacted!r}: database {number} in the URL path and option "
-            f"db={opts.db} disagree"
-        )
-    return opts.model_copy(update={"db": number})
-
-
 _DELETE: Final = Script(DELETE_SCRIPT)
 _IMPORT: Final = Script(IMPORT_SCRIPT)
 
@@ -122,12 +88,15 @@ class RedisEventStore(RedisStoreBase):
 
     capabilities: ClassVar[frozenset[Capability]] = CAPABILITIES
 
-    def __init__(self, url: StoreURL, options: RedisOptions) -> None:
-        super().__init__(url, options)
+    def __init__(self, target: RedisTarget) -> None:
+        super().__init__(target)
+        options = target.options
         self.keys = KeyLayout(options.prefix)
-        self._decoder = EntryDecoder(
+        self._decoder = self._corrupt = EntryDecoder(
             skip_corrupt=options.skip_corrupt, retention=options.max_events_per_run is not None
         )
+        # Skipped entries leave holes in a page: the base class then checks order only.
+        self.gaps_possible = options.skip_corrupt
         self._cap = str(options.max_events_per_run or 0)
         self._closing: asyncio.Future[None] | None = None
         self._batcher: ScriptBatcher | None = None
@@ -135,44 +104,18 @@ class RedisEventStore(RedisStoreBase):
         self._recent_keys: dict[RunId, list[str]] = {}
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisStoreBase:
+    def from_url(cls, url: str | StoreURL, **options: Any) -> RedisStoreBase:
         """Build an unopened store from a Redis URL and options (see ``RedisOptions``).
 
         ``layout="legacy"`` returns a read-only store over runs written by behest's
-        Redis store.
+        Redis store. The clients are made when the store opens.
         """
-        parsed = StoreURL.parse(url)
-        if parsed.scheme not in _SCHEMES:
-            raise ConfigurationError(
-                f"redis store: unsupported URL scheme {parsed.scheme!r} in {parsed.redacted!r}"
-                f" (use one of {', '.join(sorted(_SCHEMES))})"
-            )
-        opts = parse_options(RedisOptions, parsed, options, backend=cls.backend_name)
-        cluster = parsed.scheme.endswith("+cluster")
-        if opts.db is not None and cluster:
-            raise ConfigurationError(
-                f"redis store {parsed.redacted!r}: option 'db' is not available in a cluster"
-            )
-        opts = _with_path_database(parsed, opts, cluster=cluster)
-        tls_set = [
-            name
-            for name in ("tls_ca_file", "tls_cert_file", "tls_key_file")
-            if getattr(opts, name) is not None
-        ]
-        if tls_set and not parsed.scheme.startswith("rediss"):
-            raise ConfigurationError(
-                f"redis store {parsed.redacted!r}: {', '.join(tls_set)} need a rediss:// URL"
-            )
-        if opts.layout == "legacy":
+        target = resolve(url, options)
+        if target.options.layout == "legacy":
             from ._legacy import LegacyRedisEventStore
 
-            return LegacyRedisEventStore(parsed, opts)
-        return cls(parsed, opts)
-
-    @property
-    def skipped_corrupt(self) -> int:
-        """How many undecodable entries were skipped (only with ``skip_corrupt``)."""
-        return self._decoder.skipped
+            return LegacyRedisEventStore(target)
+        return cls(target)
 
     def backdoor(self) -> Backdoor:
         """Raw stream access for the conformance suite."""
@@ -258,9 +201,8 @@ class RedisEventStore(RedisStoreBase):
                 await self._repair_index(run_id, stored[-1].session_id)
             return stored
         if status == APPEND_PARTIAL:
-            raise IdempotencyConflictError(
-                f"{self.describe()}: run {run_id}: some event ids of the batch are stored "
-                "and some are not; a batch is stored whole or not at all"
+            raise IdempotencyConflictError.partial_batch(
+                run_id=run_id, stored=int(reply[1]), total=len(events)
             )
         if status == APPEND_CONFLICT:
             raise ConcurrencyError(
@@ -274,24 +216,20 @@ class RedisEventStore(RedisStoreBase):
     async def _committed(
         self, run_id: RunId, events: Sequence[PendingEvent], reply: list[Any]
     ) -> list[EventEnvelope]:
+        # The script stored the envelopes; the same fields make the returned ones.
         last = int(reply[1])
-        emitted_at = _EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3]))
         before = SessionId.parse(reply[4].decode()) if reply[4] else None
-        sessions, after = stamp_sessions(before, events)
-        envelopes = [
-            new_envelope(
-                event_id=pending.event_id,
-                seq=last + offset,
-                run_id=run_id,
-                session_id=session_id,
-                event=pending.event,
-                emitted_at=emitted_at,
-            )
-            for offset, (pending, session_id) in enumerate(zip(events, sessions, strict=True), 1)
-        ]
+        stamped = stamp(
+            run_id,
+            events,
+            last_seq=last,
+            session_id=before,
+            emitted_at=_EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3])),
+        )
+        after = stamped.session_after
         if self._clients.cluster and (last == 0 or after != before):
             await self._index_in_cluster(run_id, last == 0, before, after)
-        return envelopes
+        return stamped.envelopes()
 
     @staticmethod
     def _stored(run_id: RunId, seqs: list[int], data: list[bytes]) -> list[EventEnvelope]:
@@ -307,7 +245,7 @@ class RedisEventStore(RedisStoreBase):
         self,
         run_id: RunId,
         envelopes: Sequence[EventEnvelope],
-        event_jsons: Sequence[str],
+        texts: Sequence[str],
         expected_seq: int,
     ) -> None:
         after = envelopes[-1].session_id
@@ -320,27 +258,16 @@ class RedisEventStore(RedisStoreBase):
             _meta_stamp(envelopes[0].emitted_at),
             _meta_stamp(envelopes[-1].emitted_at),
         ]
-        for envelope, event_json in zip(envelopes, event_jsons, strict=True):
+        for envelope, text in zip(envelopes, texts, strict=True):
             args.append(str(envelope.event_id))
-            args.append(
-                envelope_json(
-                    event_id=envelope.event_id,
-                    seq=envelope.seq,
-                    run_id=run_id,
-                    session_id=envelope.session_id,
-                    event_json=event_json,
-                    emitted_at=envelope.emitted_at,
-                )
-            )
+            args.append(text)
         reply = await _IMPORT(self._clients.commands, self._run_keys(run_id), args)
         if reply[0] == IMPORT_CONFLICT:
             raise ConcurrencyError(
                 run_id=run_id, expected_seq=expected_seq, actual_seq=int(reply[1])
             )
         if reply[0] == IMPORT_ID_TAKEN:
-            raise IdempotencyConflictError(
-                f"run {run_id}: a copied event id is already stored at another seq"
-            )
+            raise IdempotencyConflictError.copied_id_taken(run_id=run_id)
         before = SessionId.parse(reply[1].decode()) if reply[1] else None
         if self._clients.cluster and (expected_seq == 0 or after != before):
             await self._index_in_cluster(run_id, expected_seq == 0, before, after)
@@ -418,7 +345,7 @@ class RedisEventStore(RedisStoreBase):
             # The wake-up is a hint: the caller re-reads through list_after, whose
             # retries decide whether the server is really gone. Back off meanwhile so
             # a failing blocking connection does not turn into a busy loop.
-            await asyncio.sleep(min(0.005 * (2 ** min(idle_rounds, 6)), 0.25))
+            await asyncio.sleep(poll_delay(idle_rounds))
 
     # -- runs --------------------------------------------------------------------
 

@@ -13,13 +13,14 @@ from eventstore_redis import LegacyRedisEventStore, RedisEventStore
 import eventstore
 import eventstore.backend
 from eventstore import BackendUnavailableError, Capability, ConfigurationError, RunId
+from eventstore.backend import StoreURL
 
 SECRET = "s3cr3t-Pa55"
 
 
 def test_plugin_module_does_not_import_redis() -> None:
     code = (
-        "import sys, eventstore\n"
+        "import sys, eventstore.backend\n"
         "backends = dict(eventstore.backend.default_registry().backends)\n"
         "assert 'redis' in backends, backends\n"
         "assert 'redis' not in sys.modules and 'eventstore_redis.store' not in sys.modules\n"
@@ -106,6 +107,32 @@ def test_legacy_layout_option_gives_the_read_only_store() -> None:
     store = eventstore.open_store("redis://127.0.0.1/0?layout=legacy")
     assert isinstance(store, LegacyRedisEventStore)
     assert Capability.DELETE not in store.capabilities
+    assert store.gaps_possible  # behest's streams can have holes
+
+
+def test_from_url_takes_a_parsed_url_or_a_string() -> None:
+    parsed = StoreURL.parse("redis://127.0.0.1:6379/2?prefix=p:")
+    by_object = RedisEventStore.from_url(parsed, skip_corrupt=True)
+    by_text = RedisEventStore.from_url(str(parsed.secret))
+    assert isinstance(by_object, RedisEventStore) and isinstance(by_text, RedisEventStore)
+    assert (by_object.options.db, by_object.options.prefix) == (2, "p:")
+    assert by_object.options == by_text.options.model_copy(update={"skip_corrupt": True})
+    # Skipping corrupt entries leaves holes in pages: the core checks order only.
+    assert by_object.gaps_possible and not by_text.gaps_possible
+
+
+def test_from_url_refuses_a_scheme_the_plugin_does_not_declare() -> None:
+    with pytest.raises(ConfigurationError, match="unsupported URL scheme 'http'"):
+        RedisEventStore.from_url("http://127.0.0.1:6379/0")
+
+
+def test_errors_name_the_backend_once() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0?connect_timeout=0.5&retries=0"
+    store = eventstore.open_store(url)
+    with pytest.raises(BackendUnavailableError) as caught:
+        run(store.open())
+    assert caught.value.backend == "redis"
+    assert str(caught.value).startswith("redis: open failed (redis://127.0.0.1:")
 
 
 def test_password_never_in_repr_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:

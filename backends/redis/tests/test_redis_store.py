@@ -108,16 +108,16 @@ def test_round_trip_equals_what_append_returned(make_store: MakeStore) -> None:
 def test_retry_with_same_event_id_returns_stored_envelope(make_store: MakeStore) -> None:
     async def body() -> tuple[bool, int, bool]:
         run_id, event_id = RunId.new(), EventId.new()
+        # A retry sends the same events (a rebuilt one would have another timestamp).
+        event, events = delta(run_id), [delta(run_id), delta(run_id)]
         async with make_store() as store:
-            first = await store.append(delta(run_id), event_id=event_id)
+            first = await store.append(event, event_id=event_id)
             await store.append(delta(run_id))
             # Checked before expected_seq: a retry of a committed append is no conflict.
-            again = await store.append(delta(run_id), event_id=event_id, expected_seq=0)
+            again = await store.append(event, event_id=event_id, expected_seq=0)
             batch_ids = [EventId.new(), EventId.new()]
-            batch = await store.append_batch([delta(run_id), delta(run_id)], event_ids=batch_ids)
-            batch_again = await store.append_batch(
-                [delta(run_id), delta(run_id)], event_ids=batch_ids
-            )
+            batch = await store.append_batch(events, event_ids=batch_ids)
+            batch_again = await store.append_batch(events, event_ids=batch_ids)
             return again == first, await store.last_seq(run_id), batch_again == batch
 
     same, last, same_batch = run(body())
@@ -372,6 +372,59 @@ def test_an_entry_with_other_fields_is_read_by_its_e_field(
             return [e.seq for e in await store.list_after(run_id)]
 
     assert run(body()) == [1, 2, 3, 4]
+
+
+def test_backdoor_remove_and_replace_touch_only_the_entry(
+    make_store: MakeStore, raw: redis.Redis
+) -> None:
+    async def body() -> None:
+        run_id = RunId.new()
+        async with make_store() as store:
+            stored = await store.append_batch([delta(run_id, str(i)) for i in range(4)])
+            backdoor = store.backdoor()
+            key = store.keys.log(run_id)
+            other = stored[0].model_copy(update={"seq": 9})
+            await backdoor.replace(run_id, 3, other.model_dump_json())
+            await backdoor.remove(run_id, 2)
+            assert await backdoor.raw_seqs(run_id) == [1, 3, 4]
+            assert entries(raw, key)[1] == (b"3-0", {b"e": other.model_dump_json().encode()})
+            assert await store.last_seq(run_id) == 4  # meta untouched
+            for missing in (2, 5):
+                with pytest.raises(KeyError):
+                    await backdoor.remove(run_id, missing)
+                with pytest.raises(KeyError):
+                    await backdoor.replace(run_id, missing, "{}")
+
+    run(body())
+
+
+def test_skip_corrupt_skips_an_envelope_that_disagrees_with_its_id(
+    make_store: MakeStore,
+) -> None:
+    async def body() -> tuple[list[int], int]:
+        run_id = RunId.new()
+        async with make_store(skip_corrupt=True) as store:
+            stored = await store.append_batch([delta(run_id)] * 4)
+            moved = stored[1].model_copy(update={"seq": 7})
+            await store.backdoor().replace(run_id, 2, moved.model_dump_json())
+            page = await store.list_after(run_id, 0, 10)
+            return [e.seq for e in page], store.skipped_corrupt
+
+    assert run(body()) == ([1, 3, 4], 1)
+
+
+def test_partial_batch_says_how_many_ids_are_stored(make_store: MakeStore) -> None:
+    async def body() -> str:
+        run_id, known = RunId.new(), EventId.new()
+        async with make_store() as store:
+            await store.append(delta(run_id), event_id=known)
+            with pytest.raises(IdempotencyConflictError) as caught:
+                await store.append_batch(
+                    [delta(run_id)] * 3, event_ids=[known, EventId.new(), EventId.new()]
+                )
+            return str(caught.value)
+
+    assert "1 of the batch's 3 event ids are already stored" in run(body())
 
 
 def test_an_entry_without_an_e_field_is_corrupt(make_store: MakeStore, raw: redis.Redis) -> None:

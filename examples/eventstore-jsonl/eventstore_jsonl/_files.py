@@ -1,4 +1,7 @@
-"""File primitives: per-run locks shared by every process, opening, syncing.
+"""The blocking file work: per-run locks shared by every process, opening, syncing.
+
+File I/O blocks, and a blocked event loop stalls every other task, so the store's
+primitives are plain blocking methods that :func:`in_thread` runs in worker threads.
 
 ``fcntl.flock`` locks belong to an open file description, so two threads of one
 process that each open the lock file exclude each other exactly like two processes
@@ -9,12 +12,28 @@ the path still names the file we locked and start over if it does not.
 
 from __future__ import annotations
 
-__all__ = ["fsync_directory", "open_data", "run_lock"]
+__all__ = ["fsync_directory", "in_thread", "open_data", "run_lock"]
 
+import asyncio
 import fcntl
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def in_thread(blocking: Callable[_P, _R]) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """Turn a blocking method into an ``async`` one that runs it in a worker thread."""
+
+    @functools.wraps(blocking)
+    async def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return await asyncio.to_thread(blocking, *args, **kwargs)
+
+    return run
 
 
 @contextmanager

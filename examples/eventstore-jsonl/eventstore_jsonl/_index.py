@@ -7,16 +7,21 @@ inode *and* first line, because a run deleted and written again may get the old
 inode back. The index holds offsets and event ids, never decoded envelopes: reads
 decode every line they return, so a line damaged after it was indexed is still
 reported as corrupt.
+
+A store keeps the indexes of the runs it used lately in an :class:`IndexCache`.
 """
 
 from __future__ import annotations
 
-__all__ = ["BATCH_CONTINUES", "RunIndex", "read_range"]
+__all__ = ["BATCH_CONTINUES", "IndexCache", "RunIndex", "read_range"]
 
 import json
 import os
+import threading
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
+
+from eventstore import RunId, SessionId
 
 #: How every line of a batch but its last ends: a space, which JSON ignores, so that
 #: a batch cut short by a crash is recognised and dropped as a whole.
@@ -25,6 +30,12 @@ BATCH_CONTINUES: Final = b" \n"
 # Files are indexed this much at a time: one read of a whole large run would hold it
 # all in memory at once, and Linux returns at most about 2 GiB from one read anyway.
 _CHUNK: Final = 8 * 1024 * 1024
+
+#: Runs whose index (line offsets and event ids) a store keeps between calls.
+MAX_CACHED_RUNS: Final = 1024
+#: Runs whose file state (inode, size, mtime) a store remembers, so that a waiting
+#: subscriber whose index was evicted does not re-read an unchanged file.
+MAX_REMEMBERED_FILES: Final = 65536
 
 
 def read_range(fd: int, length: int, offset: int) -> bytes:
@@ -78,9 +89,19 @@ class RunIndex:
         """Offset just past the last complete batch."""
         return self.ends[-1] if self.ends else 0
 
+    @property
+    def session(self) -> SessionId | None:
+        """The run's current session: the one on its last line that decodes."""
+        return None if self.session_id is None else SessionId.parse(self.session_id)
+
     def start_of(self, seq: int) -> int:
         """Offset where the line of ``seq`` starts (``seq`` in 1..count + 1)."""
         return self.ends[seq - 2] if seq > 1 else 0
+
+    def lines(self, fd: int, first: int, last: int) -> list[bytes]:
+        """The lines of seqs ``first`` to ``last``, read at once, without newlines."""
+        start = self.start_of(first)
+        return read_range(fd, self.ends[last - 1] - start, start).split(b"\n")[:-1]
 
     def describes(self, fd: int, inode: int, size: int) -> bool:
         """Whether this index still describes the open file ``fd``."""
@@ -134,6 +155,72 @@ class RunIndex:
         self.last_emitted_at = _parse_time(fields.get("emitted_at"))
         if seq == 1:
             self.first_emitted_at = self.last_emitted_at
+
+
+class IndexCache:
+    """The indexes of the runs a store used lately, shared by its worker threads.
+
+    The run lock alone does not order two readers, which may both bring one index up
+    to date, hence the mutex. Most recently used runs come last in the dicts; the
+    oldest go once there are too many, so a long-lived process that touches many runs
+    does not keep them all.
+    """
+
+    def __init__(self) -> None:
+        self._indexes: dict[RunId, RunIndex] = {}
+        #: ``(inode, size, mtime)`` of each run file when it was last indexed.
+        self._files: dict[RunId, tuple[int, int, int]] = {}
+        self._mutex = threading.Lock()
+
+    def refresh(self, run_id: RunId, fd: int) -> RunIndex:
+        """The index of the open run file ``fd``, brought up to date (under the run lock)."""
+        stat = os.fstat(fd)
+        with self._mutex:
+            index = self._indexes.pop(run_id, None)
+            if index is None or not index.describes(fd, stat.st_ino, stat.st_size):
+                index = RunIndex(stat.st_ino)
+            index.extend(fd, stat.st_size)
+            self._indexes[run_id] = index
+            self._files.pop(run_id, None)
+            self._files[run_id] = (stat.st_ino, index.seen[1], stat.st_mtime_ns)
+            _trim(self._indexes, MAX_CACHED_RUNS)
+            _trim(self._files, MAX_REMEMBERED_FILES)
+            return index
+
+    def forget(self, run_id: RunId) -> bool:
+        """Drop what is known of a run; whether anything was."""
+        with self._mutex:
+            self._indexes.pop(run_id, None)
+            return self._files.pop(run_id, None) is not None
+
+    def clear(self) -> None:
+        """Drop everything (the store closed)."""
+        with self._mutex:
+            self._indexes.clear()
+            self._files.clear()
+
+    def changed(self, run_id: RunId, path: str, after_seq: int) -> bool:
+        """Whether the run file at ``path`` may hold lines past ``after_seq``: a ``stat``.
+
+        Compared with what the last refresh saw; size alone would miss a write that
+        replaced a torn tail with as many bytes.
+        """
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            # Deleted (perhaps by another process): a change once, so a subscriber
+            # looks again and finds the run gone; then a missing file is no change,
+            # or a subscriber would spin.
+            return self.forget(run_id)
+        index = self._indexes.get(run_id)
+        if index is not None and index.count > after_seq:
+            return True
+        return self._files.get(run_id) != (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _trim(cache: dict[RunId, Any], size: int) -> None:
+    while len(cache) > size:
+        del cache[next(iter(cache))]
 
 
 def _parse_time(value: object) -> datetime | None:

@@ -50,6 +50,13 @@ async def append_and_read(url: str, run_id: RunId, count: int) -> list[EventEnve
         return await store.list_after(run_id)
 
 
+def new_run_file(url: str, directory: Path, count: int) -> tuple[RunId, Path]:
+    """A new run of ``count`` events, and its file."""
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, count))
+    return run_id, directory / f"{run_id}.jsonl"
+
+
 @pytest.fixture
 def directory(tmp_path: Path) -> Path:
     return tmp_path / "events"
@@ -124,9 +131,7 @@ def test_copy_into_jsonl_is_resumable_and_verifies_identical(url: str) -> None:
 def test_torn_last_line_is_ignored_then_truncated_by_the_next_append(
     url: str, directory: Path
 ) -> None:
-    run_id = RunId.new()
-    run(append_and_read(url, run_id, 2))
-    path = directory / f"{run_id}.jsonl"
+    run_id, path = new_run_file(url, directory, 2)
     intact = path.read_bytes()
     # What a writer killed inside write() leaves: part of a line, no newline.
     path.write_bytes(intact + intact.splitlines(keepends=True)[0][:40])
@@ -147,9 +152,7 @@ def test_torn_last_line_is_ignored_then_truncated_by_the_next_append(
 
 
 def test_batch_cut_short_between_its_lines_is_dropped_as_a_whole(url: str, directory: Path) -> None:
-    run_id = RunId.new()
-    run(append_and_read(url, run_id, 1))
-    path = directory / f"{run_id}.jsonl"
+    run_id, path = new_run_file(url, directory, 1)
     committed = path.read_bytes()
 
     run(append_and_read(url, run_id, 3))
@@ -186,9 +189,7 @@ def test_torn_line_alone_is_an_empty_run(url: str, directory: Path) -> None:
 
 
 def test_corrupt_complete_line_raises_naming_run_and_seq(url: str, directory: Path) -> None:
-    run_id = RunId.new()
-    run(append_and_read(url, run_id, 3))
-    path = directory / f"{run_id}.jsonl"
+    run_id, path = new_run_file(url, directory, 3)
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(lines[0] + b"this is not json\n" + lines[2])
 
@@ -208,9 +209,7 @@ def test_corrupt_complete_line_raises_naming_run_and_seq(url: str, directory: Pa
 
 
 def test_corrupt_line_holding_another_seq_is_reported(url: str, directory: Path) -> None:
-    run_id = RunId.new()
-    run(append_and_read(url, run_id, 3))
-    path = directory / f"{run_id}.jsonl"
+    run_id, path = new_run_file(url, directory, 3)
     first, second, third = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(first + third + second)
 
@@ -218,16 +217,14 @@ def test_corrupt_line_holding_another_seq_is_reported(url: str, directory: Path)
         async with eventstore.open_store(url) as store:
             await store.list_after(run_id)
 
-    with pytest.raises(CorruptEventError, match="holds seq 3"):
+    with pytest.raises(CorruptEventError, match="expected seq 2, the store returned seq 3"):
         run(scenario())
 
 
 def test_corrupt_last_line_stops_appends_rather_than_guess_the_session(
     url: str, directory: Path
 ) -> None:
-    run_id = RunId.new()
-    run(append_and_read(url, run_id, 2))
-    path = directory / f"{run_id}.jsonl"
+    run_id, path = new_run_file(url, directory, 2)
     first, _ = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(first + b"garbage\n")
 
@@ -338,7 +335,7 @@ def test_vanished_directory_is_backend_unavailable_with_cause(url: str, director
             shutil.rmtree(directory)
             await store.append(TextDelta(run_id=RunId.new(), delta="x"))
 
-    with pytest.raises(BackendUnavailableError, match=r"jsonl append in .* ENOENT") as caught:
+    with pytest.raises(BackendUnavailableError, match=r"^jsonl: append in .* ENOENT") as caught:
         run(scenario())
     assert isinstance(caught.value.__cause__, FileNotFoundError)
 
@@ -366,14 +363,14 @@ def test_subscriber_does_not_spin_after_another_process_deletes_the_run(tmp_path
             assert await reader.last_seq(run_id) == 5  # the reader caches the run's index
             await writer.delete_run(run_id)
             calls = 0
-            original = reader._list_after_sync
+            original = reader._list_after
 
-            def counting(run: RunId, after: int, limit: int) -> list[eventstore.EventEnvelope]:
+            async def counting(run: RunId, after: int, limit: int) -> list[EventEnvelope]:
                 nonlocal calls
                 calls += 1
-                return original(run, after, limit)
+                return await original(run, after, limit)
 
-            reader._list_after_sync = counting  # type: ignore[method-assign,assignment]
+            reader._list_after = counting  # type: ignore[method-assign]
             stream = reader.subscribe(run_id, 3)
             task = asyncio.ensure_future(anext(aiter(stream)))
             await asyncio.sleep(0.5)
@@ -381,7 +378,7 @@ def test_subscriber_does_not_spin_after_another_process_deletes_the_run(tmp_path
             await asyncio.gather(task, return_exceptions=True)
             return calls
 
-    # Polling backs off to 100 ms: a handful of reads, not thousands.
+    # Polling backs off to 250 ms: a handful of reads, not thousands.
     assert asyncio.run(body()) < 30
 
 
@@ -421,7 +418,9 @@ def test_one_damaged_run_does_not_break_listing_the_others(url: str, directory: 
 
     async def start_damaged() -> None:
         async with eventstore.open_store(url) as store:
-            await store.append(RunStarted(run_id=damaged, session_id=session, provider="p", model="m"))
+            await store.append(
+                RunStarted(run_id=damaged, session_id=session, provider="p", model="m")
+            )
             await store.append(TextDelta(run_id=damaged, delta="x"))
 
     run(start_damaged())
@@ -508,9 +507,9 @@ def test_a_run_deleted_by_another_store_ends_its_subscribers_with_run_deleted(ur
 def test_idle_subscribers_to_more_runs_than_the_cache_holds_do_not_reread_files(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from eventstore_jsonl import _index, store
+    from eventstore_jsonl import _index
 
-    monkeypatch.setattr(store, "MAX_CACHED_RUNS", 1)
+    monkeypatch.setattr(_index, "MAX_CACHED_RUNS", 1)
     runs = [RunId.new() for _ in range(3)]
     fresh_indexes: list[int] = []
     real_init = _index.RunIndex.__init__
@@ -535,3 +534,88 @@ def test_idle_subscribers_to_more_runs_than_the_cache_holds_do_not_reread_files(
             return len(fresh_indexes)
 
     assert run(scenario()) == 0
+
+
+# -- the backdoor -----------------------------------------------------------------------
+
+
+def _backdoor(store: eventstore.EventStore) -> eventstore.backend.Backdoor:
+    backdoor = store.backdoor()
+    assert backdoor is not None
+    return backdoor
+
+
+def test_backdoor_remove_leaves_a_hole_and_every_other_line_as_it_was(
+    url: str, directory: Path
+) -> None:
+    run_id, path = new_run_file(url, directory, 3)
+    first, _, third = path.read_bytes().splitlines(keepends=True)
+
+    async def scenario() -> tuple[list[int], int]:
+        async with eventstore.open_store(url) as store:
+            assert len(await store.list_after(run_id)) == 3  # the store caches the file
+            await _backdoor(store).remove(run_id, 2)
+            with pytest.raises(CorruptEventError, match="expected seq 2"):
+                await store.list_after(run_id)
+            return await _backdoor(store).raw_seqs(run_id), await store.last_seq(run_id)
+
+    assert run(scenario()) == ([1, 3], 2)
+    assert path.read_bytes() == first + third
+
+
+def test_backdoor_remove_of_a_batch_end_keeps_the_lines_before_it_complete(
+    url: str, directory: Path
+) -> None:
+    run_id = RunId.new()
+    stored = run(append_and_read(url, run_id, 3))  # one batch of three lines
+
+    async def scenario() -> list[EventEnvelope]:
+        async with eventstore.open_store(url) as store:
+            await _backdoor(store).remove(run_id, 3)
+            return await store.list_after(run_id)
+
+    assert run(scenario()) == stored[:2]
+    assert (directory / f"{run_id}.jsonl").read_bytes().endswith(b"}\n")
+
+
+def test_backdoor_replace_changes_one_line_in_place_and_the_next_read_sees_it(
+    url: str, directory: Path
+) -> None:
+    run_id, other = RunId.new(), RunId.new()
+    foreign = run(append_and_read(url, other, 1))[0]
+    run(append_and_read(url, run_id, 3))
+    path = directory / f"{run_id}.jsonl"
+    first, _, third = path.read_bytes().splitlines(keepends=True)
+    text = foreign.model_dump_json()
+
+    async def scenario() -> list[int]:
+        async with eventstore.open_store(url) as store, eventstore.open_store(url) as reader:
+            assert len(await reader.list_after(run_id)) == 3  # the reader caches the file
+            await _backdoor(store).replace(run_id, 2, text)
+            for each in (store, reader):
+                with pytest.raises(CorruptEventError, match="seq 2"):
+                    await each.list_after(run_id)
+            assert [e.seq for e in await reader.list_after(run_id, 2)] == [3]
+            return await _backdoor(store).raw_seqs(run_id)
+
+    assert run(scenario()) == [1, 1, 3]
+    assert path.read_bytes() == first + text.encode() + b" \n" + third
+
+
+def test_backdoor_edits_of_a_missing_seq_raise_key_error(url: str, directory: Path) -> None:
+    run_id = RunId.new()
+    run(append_and_read(url, run_id, 2))
+
+    async def scenario() -> None:
+        async with eventstore.open_store(url) as store:
+            backdoor = _backdoor(store)
+            for missing_run, seq in ((run_id, 3), (run_id, 0), (RunId.new(), 1)):
+                with pytest.raises(KeyError):
+                    await backdoor.remove(missing_run, seq)
+                with pytest.raises(KeyError):
+                    await backdoor.replace(missing_run, seq, "{}")
+                with pytest.raises(KeyError):
+                    await backdoor.corrupt(missing_run, seq)
+
+    run(scenario())
+    assert sorted(p.name for p in directory.iterdir()) == [f"{run_id}.jsonl", f"{run_id}.lock"]
