@@ -36,9 +36,8 @@ from typing import TYPE_CHECKING, Any, Final
 from ._errors import BackendError, CorruptEventError, IdempotencyConflictError, InvalidArgumentError
 
 if TYPE_CHECKING:
-    from ._envelope import EventEnvelope
+    from ._envelope import EventEnvelope, PendingEvent
     from ._ids import RunId
-    from ._store import PendingEvent
 
 #: Deepest nesting of arrays and objects in one event's JSON, the variant's tag object
 #: counting as level 1. serde_json refuses documents nested deeper than 128 levels,

@@ -766,7 +766,7 @@ class EventStore(abc.ABC):
 
 def poll_delay(idle_rounds: int) -> float:
     """A polling backoff: 5 ms after the first empty look, doubling up to 250 ms."""
-    return min(0.005 * (2 ** min(idle_rounds, 6)), 0.25)
+    return min(0.005 * 2.0 ** min(idle_rounds, 6), 0.25)
 
 
 async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int | None:

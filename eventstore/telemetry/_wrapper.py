@@ -15,9 +15,9 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from .._envelope import EventEnvelope
+from .._envelope import EventEnvelope, PendingEvent
 from .._events import is_event
-from .._store import Backdoor, EventStore, PendingEvent
+from .._store import Backdoor, EventStore
 from ._instruments import Attributes, Instruments, Traced
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ def backends() -> None:
     from rich.table import Table
     from rich.text import Text
 
-    import eventstore
+    import eventstore.backend
 
     from .._app import out_console
 

@@ -125,7 +125,7 @@ def default_demo_url() -> str:
 async def _demo(url: str | None) -> None:
     from datetime import UTC, datetime
 
-    import eventstore
+    import eventstore.backend
 
     from ..._capabilities import Capability
     from .._app import out_console
