@@ -7,7 +7,7 @@ version checks, migrations) and answers the cold paths through Core. The hot pat
 
 from __future__ import annotations
 
-__all__ = ["SQLEventStore", "create_engine"]
+__all__ = ["SQLBackdoor", "SQLEventStore", "create_engine", "is_unavailable"]
 
 import asyncio
 import sqlite3
@@ -24,9 +24,10 @@ from eventstore import (
     ConfigurationError,
     EventStoreError,
     RunId,
+    RunInfo,
     SessionId,
 )
-from eventstore.backend import Capability, EventStore, RunInfo, redact_text
+from eventstore.backend import Backdoor, Capability, EventStore, StoreURL, redact_text
 
 from ._codec import from_micros
 from ._options import SQLTarget, resolve
@@ -95,8 +96,12 @@ class SQLEventStore(EventStore):
         self._engine: AsyncEngine | None = None
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> Self:
-        """Build an unopened store from its URL; options from the query or keywords."""
+    def from_url(cls, url: str | StoreURL, **options: Any) -> Self:
+        """Build an unopened store from its URL; options from the query or keywords.
+
+        The registry passes the URL parsed already (a :class:`StoreURL`), which is
+        used as it is.
+        """
         target = resolve(url, options, backend=cls.backend_name)
         if target.dialect != cls.dialect:
             raise ConfigurationError(
@@ -180,7 +185,7 @@ class SQLEventStore(EventStore):
         except EventStoreError:
             raise
         except Exception as exc:
-            raise self._translate_error(exc, "migrate") from exc
+            raise self._named_error(exc, "migrate") from exc
         return result
 
     async def _list_runs(
@@ -234,10 +239,72 @@ class SQLEventStore(EventStore):
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             original = exc.orig
         text = redact_text(f"{type(original).__name__}: {original}")
-        message = f"{self.backend_name} {operation} failed ({self.describe()}): {text}"
+        # The base class's error boundary names the backend.
+        message = f"{operation} failed ({self.describe()}): {text}"
         if is_unavailable(exc) or is_unavailable(original):
             return BackendUnavailableError(message)
         return BackendError(message)
+
+    def _named_error(self, exc: Exception, operation: str) -> EventStoreError:
+        """:meth:`_translate_error` for calls outside the store's error boundary."""
+        error = self._translate_error(exc, operation)
+        error.backend = self.backend_name
+        return error
+
+    def backdoor(self) -> Backdoor:
+        """Raw access to the tables, for the conformance suite."""
+        return SQLBackdoor(self)
+
+
+#: What :meth:`SQLBackdoor.corrupt` stores: text that is not an envelope.
+_DAMAGED = '{"not an envelope'
+
+
+class SQLBackdoor:
+    """Raw access to the events table through SQLAlchemy Core, for tests only.
+
+    Off the store's hot paths (the writer thread, the asyncpg pool) on purpose: it
+    reads and writes the rows as another client of the database would.
+    """
+
+    def __init__(self, store: SQLEventStore) -> None:
+        self._store = store
+
+    async def corrupt(self, run_id: RunId, seq: int) -> None:
+        """Overwrite the entry at ``seq`` with undecodable text."""
+        await self.replace(run_id, seq, _DAMAGED)
+
+    async def raw_seqs(self, run_id: RunId) -> list[int]:
+        """The run's stored seqs in key order, without decoding anything."""
+        events = self._store._tables.events
+        query = sa.select(events.c.seq).where(events.c.run_id == str(run_id))
+        async with self._store.engine.connect() as conn:
+            return list((await conn.execute(query.order_by(events.c.seq))).scalars())
+
+    async def remove(self, run_id: RunId, seq: int) -> None:
+        """Delete the row at ``seq``, leaving the run's other rows and counter alone."""
+        events = self._store._tables.events
+        await self._change(run_id, seq, sa.delete(events).where(*self._at(run_id, seq)))
+
+    async def replace(self, run_id: RunId, seq: int, envelope_json: str) -> None:
+        """Overwrite the envelope text of the row at ``seq``; its key columns stay."""
+        events = self._store._tables.events
+        statement = sa.update(events).where(*self._at(run_id, seq)).values(envelope=envelope_json)
+        await self._change(run_id, seq, statement)
+
+    def _at(self, run_id: RunId, seq: int) -> tuple[sa.ColumnElement[bool], ...]:
+        events = self._store._tables.events
+        return events.c.run_id == str(run_id), events.c.seq == seq
+
+    async def _change(self, run_id: RunId, seq: int, statement: sa.Executable) -> None:
+        async def write() -> int:
+            async with self._store.engine.connect() as conn:
+                conn = await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    return int((await conn.execute(statement)).rowcount)
+
+        if not await self._store._write_retrying(write):
+            raise KeyError(f"run {run_id} has no seq {seq}")
 
 
 def is_unavailable(exc: BaseException) -> bool:

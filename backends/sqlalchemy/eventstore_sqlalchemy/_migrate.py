@@ -34,6 +34,6 @@ async def migrate(url: str, **options: Any) -> list[str]:
     except EventStoreError:
         raise
     except Exception as exc:
-        raise store._translate_error(exc, "migrate") from exc
+        raise store._named_error(exc, "migrate") from exc
     finally:
         await store._close_engine()

@@ -11,31 +11,39 @@ Between the two, each append is decided on its own, in arrival order, against
 the counters as the appends before it in the group left them: a wrong
 ``expected_seq`` or a half-stored batch fails only that append, and refusals write
 nothing. A retried event id is caught by the unique index: the group rolls back and
-the store runs each append again on its own, looking its ids up first, so it is
-answered from storage. The store hands out results only after ``COMMIT``.
+the worker (:mod:`._pg_worker`) runs each append again on its own, looking its ids
+up first, so it is answered from storage. The worker hands out results only after
+``COMMIT``; a new append's result is its :class:`~eventstore.backend.Stamped`
+batch, whose envelopes are built then, outside the transaction.
 """
 
 from __future__ import annotations
 
-__all__ = ["AppendJob", "GroupStatements", "commit_group"]
+__all__ = ["AppendJob", "Outcome", "commit_group"]
 
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import asyncpg
 
-from eventstore import ConcurrencyError, EventStoreError, IdempotencyConflictError, RunId, SessionId
-from eventstore.backend import (
+from eventstore import (
+    ConcurrencyError,
     EventEnvelope,
-    PendingEvent,
-    envelope_json,
-    new_envelope,
-    stamp_sessions,
+    EventStoreError,
+    IdempotencyConflictError,
+    RunId,
+    SessionId,
 )
+from eventstore.backend import PendingEvent, Stamped, stamp
 
 from ._codec import decode_row, to_micros, type_column
+from ._pg_sql import Statements
+
+#: What an append comes to: its new events, or the stored envelopes of a retry.
+Outcome: TypeAlias = Stamped | list[EventEnvelope]
 
 
 @dataclass(slots=True)
@@ -45,8 +53,8 @@ class AppendJob:
     run_id: RunId
     events: Sequence[PendingEvent]
     expected_seq: int | None
-    future: asyncio.Future[list[EventEnvelope]]
-    outcome: list[EventEnvelope] | BaseException | None = None
+    future: asyncio.Future[Outcome]
+    outcome: Outcome | BaseException | None = None
 
     def settle(self) -> None:
         """Hand the outcome to the caller (unless it stopped waiting)."""
@@ -57,52 +65,6 @@ class AppendJob:
         else:
             assert self.outcome is not None
             self.future.set_result(self.outcome)
-
-
-class GroupStatements:
-    """The statements of a group append, for one table prefix."""
-
-    def __init__(self, prefix: str) -> None:
-        events, runs = f"{prefix}events", f"{prefix}runs"
-        self.channel = f"{prefix}events"
-        # The no-op DO UPDATE locks the row whether or not it existed before; the
-        # runs are locked in run-id order.
-        self.lock = (
-            f"INSERT INTO {runs} AS t (run_id, last_seq) "
-            "SELECT u, 0 FROM unnest($1::varchar[]) AS u ORDER BY u "
-            "ON CONFLICT (run_id) DO UPDATE SET last_seq = t.last_seq "
-            "RETURNING t.run_id, t.last_seq, t.session_id"
-        )
-        self.look_up = (
-            f"SELECT e.run_id, e.seq, e.event_id, e.envelope FROM {events} AS e "
-            "JOIN unnest($1::varchar[], $2::varchar[]) AS k(run_id, event_id) "
-            "ON e.run_id = k.run_id AND e.event_id = k.event_id"
-        )
-        self.write = (
-            f"WITH ins AS (INSERT INTO {events} "
-            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
-            "SELECT *, $9::bigint FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], "
-            "$4::varchar[], $5::text[], $11::varchar[])) "
-            f"UPDATE {runs} AS t SET last_seq = u.last_seq, session_id = u.session_id "
-            "FROM unnest($6::varchar[], $7::bigint[], $8::varchar[]) "
-            "AS u(run_id, last_seq, session_id) WHERE t.run_id = u.run_id "
-            "RETURNING pg_notify($10, t.run_id)"
-        )
-        # The same for a group of one run (every sequential append): simpler plans
-        # that cost the server less than the unnest joins above.
-        self.lock_one = (
-            f"INSERT INTO {runs} AS t (run_id, last_seq) VALUES ($1, 0) "
-            "ON CONFLICT (run_id) DO UPDATE SET last_seq = t.last_seq "
-            "RETURNING t.run_id, t.last_seq, t.session_id"
-        )
-        self.write_one = (
-            f"WITH ins AS (INSERT INTO {events} "
-            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
-            "SELECT $1, *, $8::bigint FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], "
-            "$5::text[], $10::varchar[])) "
-            f"UPDATE {runs} SET last_seq = $6, session_id = $7 WHERE run_id = $1 "
-            "RETURNING pg_notify($9, $1)"
-        )
 
 
 @dataclass
@@ -124,68 +86,58 @@ class _Group:
     now: datetime
     state: dict[str, tuple[int, SessionId | None]]
     stored: dict[tuple[str, str], tuple[int, str]]
-    written: dict[tuple[str, str], EventEnvelope] = field(default_factory=dict)
+    #: Event ids written by earlier appends of the group: their batch and position.
+    written: dict[tuple[str, str], tuple[Stamped, int]] = field(default_factory=dict)
     rows: _Rows = field(default_factory=_Rows)
     touched: set[str] = field(default_factory=set)
 
+    def found(self, run_id: RunId, keys: list[tuple[str, str]]) -> list[EventEnvelope]:
+        """The envelopes of ``keys``, stored before or written earlier in the group."""
+        out = []
+        batches: dict[int, list[EventEnvelope]] = {}
+        for key in keys:
+            earlier = self.written.get(key)
+            if earlier is None:
+                out.append(decode_row(run_id, *self.stored[key]))
+                continue
+            stamped, offset = earlier
+            if id(stamped) not in batches:
+                batches[id(stamped)] = stamped.envelopes()
+            out.append(batches[id(stamped)][offset])
+        return out
 
-def _decide(group: _Group, job: AppendJob) -> list[EventEnvelope]:
+
+def _decide(group: _Group, job: AppendJob) -> Outcome:
     run = str(job.run_id)
-    keys = [(run, str(p.event_id)) for p in job.events]
+    ids = [str(p.event_id) for p in job.events]
+    keys = [(run, event_id) for event_id in ids]
     found = [k for k in keys if k in group.stored or k in group.written]
     if found:
         if len(found) < len(keys):
-            raise IdempotencyConflictError(
-                f"run {run}: {len(found)} of the batch's {len(keys)} event ids are already "
-                "stored; a retried batch must be stored entirely or not at all"
+            raise IdempotencyConflictError.partial_batch(
+                run_id=job.run_id, stored=len(found), total=len(keys)
             )
-        out = []
-        for key in keys:
-            earlier = group.written.get(key)
-            out.append(
-                earlier if earlier is not None else decode_row(job.run_id, *group.stored[key])
-            )
-        return out
+        return group.found(job.run_id, keys)
     last, session = group.state[run]
     if job.expected_seq is not None and job.expected_seq != last:
         raise ConcurrencyError(run_id=job.run_id, expected_seq=job.expected_seq, actual_seq=last)
-    sessions, current = stamp_sessions(session, job.events)
-    envelopes = []
+    stamped = stamp(job.run_id, job.events, last_seq=last, session_id=session, emitted_at=group.now)
+    count = len(ids)
     rows = group.rows
-    for offset, (pending, key) in enumerate(zip(job.events, keys, strict=True)):
-        seq = last + offset + 1
-        envelope = new_envelope(
-            event_id=pending.event_id,
-            seq=seq,
-            run_id=job.run_id,
-            session_id=sessions[offset],
-            event=pending.event,
-            emitted_at=group.now,
-        )
-        rows.runs.append(run)
-        rows.seqs.append(seq)
-        rows.ids.append(key[1])
-        rows.types.append(type_column(pending.event.event_type))
-        rows.sessions.append(None if sessions[offset] is None else str(sessions[offset]))
-        rows.texts.append(
-            envelope_json(
-                event_id=pending.event_id,
-                seq=seq,
-                run_id=job.run_id,
-                session_id=sessions[offset],
-                event_json=pending.event_json,
-                emitted_at=group.now,
-            )
-        )
-        group.written[key] = envelope
-        envelopes.append(envelope)
-    group.state[run] = (last + len(envelopes), current)
+    rows.runs.extend([run] * count)
+    rows.seqs.extend(range(last + 1, last + count + 1))
+    rows.ids.extend(ids)
+    rows.types.extend([type_column(p.event.event_type) for p in job.events])
+    rows.texts.extend(stamped.texts())
+    rows.sessions.extend([None if s is None else str(s) for s in stamped.session_ids])
+    group.written.update({key: (stamped, offset) for offset, key in enumerate(keys)})
+    group.state[run] = (last + count, stamped.session_after)
     group.touched.add(run)
-    return envelopes
+    return stamped
 
 
 async def _look_up(
-    conn: asyncpg.Connection, sql: GroupStatements, jobs: Sequence[AppendJob]
+    conn: asyncpg.Connection, sql: Statements, jobs: Sequence[AppendJob]
 ) -> dict[tuple[str, str], tuple[int, str]]:
     """The stored ``(seq, envelope)`` of every event id of ``jobs`` that is stored."""
     key_runs: list[str] = []
@@ -201,7 +153,7 @@ async def _look_up(
 
 async def commit_group(
     conn: asyncpg.Connection,
-    sql: GroupStatements,
+    sql: Statements,
     jobs: Sequence[AppendJob],
     *,
     look_up: bool = False,
@@ -239,7 +191,7 @@ async def commit_group(
             await _write(conn, sql, group)
 
 
-async def _write(conn: asyncpg.Connection, sql: GroupStatements, group: _Group) -> None:
+async def _write(conn: asyncpg.Connection, sql: Statements, group: _Group) -> None:
     touched = sorted(group.touched)
     ends = [group.state[run] for run in touched]
     if len(touched) == 1:

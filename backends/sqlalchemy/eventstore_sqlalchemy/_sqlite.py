@@ -11,27 +11,22 @@ from __future__ import annotations
 
 __all__ = ["SQLiteEventStore"]
 
-import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import ClassVar
 
-from eventstore import ConcurrencyError, IdempotencyConflictError, RunId, SessionId
-from eventstore.backend import (
-    Backdoor,
+from eventstore import (
+    ConcurrencyError,
     EventEnvelope,
-    PendingEvent,
-    RunNotifier,
-    envelope_json,
-    new_envelope,
-    stamp_sessions,
+    IdempotencyConflictError,
+    RunId,
+    SessionId,
 )
+from eventstore.backend import PendingEvent, Stamped, stamp
 
 from ._base import SQLEventStore
-from ._codec import decode_row, decode_rows, to_micros, type_column, verbatim_texts
+from ._codec import decode_row, decode_rows, to_micros, type_column
 from ._options import SQLTarget
 from ._worker import SQLiteWorker, WorkerSettings
 
@@ -68,8 +63,6 @@ class _Statements:
         self.last_seq = f"SELECT max(seq) FROM {events} WHERE run_id = ?"
         self.delete_events = f"DELETE FROM {events} WHERE run_id = ?"
         self.delete_run = f"DELETE FROM {runs} WHERE run_id = ?"
-        self.raw_seqs = f"SELECT seq FROM {events} WHERE run_id = ? ORDER BY seq"
-        self.corrupt = f"UPDATE {events} SET envelope = ? WHERE run_id = ? AND seq = ?"
 
     def lookup_many(self, count: int) -> str:
         marks = ", ".join("?" * count)
@@ -77,13 +70,6 @@ class _Statements:
             f"SELECT event_id, seq, envelope FROM {self.events} "
             f"WHERE run_id = ? AND event_id IN ({marks})"
         )
-
-
-@dataclass(frozen=True, slots=True)
-class _Appended:
-    first_seq: int
-    sessions: list[SessionId | None]
-    emitted_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +91,15 @@ def _lookup(
 
 
 def _stored_or_conflict(
-    cur: sqlite3.Cursor, sql: _Statements, run: str, ids: list[str]
+    cur: sqlite3.Cursor, sql: _Statements, run_id: RunId, ids: list[str]
 ) -> _Stored | None:
     """The stored rows if every id is stored, ``None`` if none is, else a conflict."""
-    stored = _lookup(cur, sql, run, ids)
+    stored = _lookup(cur, sql, str(run_id), ids)
     if not stored:
         return None
     if len(stored) == len(ids):
         return _Stored([stored[i] for i in ids])
-    raise IdempotencyConflictError(
-        f"run {run}: {len(stored)} of the batch's {len(ids)} event ids are already "
-        "stored; a retried batch must be stored entirely or not at all"
-    )
+    raise IdempotencyConflictError.partial_batch(run_id=run_id, stored=len(stored), total=len(ids))
 
 
 def _append_job(
@@ -125,7 +108,7 @@ def _append_job(
     run_id: RunId,
     events: Sequence[PendingEvent],
     expected_seq: int | None,
-) -> _Appended | _Stored:
+) -> Stamped | _Stored:
     """One append, on the writer thread, inside the group's transaction.
 
     The common case is two statements: read the run's last seq and session (the
@@ -139,32 +122,26 @@ def _append_job(
     row = cur.execute(sql.select_last, (run,)).fetchone()
     last, session = (0, None) if row is None else row
     if expected_seq is not None and expected_seq != last:
-        stored = _stored_or_conflict(cur, sql, run, ids)  # ids win over expected_seq
+        stored = _stored_or_conflict(cur, sql, run_id, ids)  # ids win over expected_seq
         if stored is not None:
             return stored
         raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
     before = None if session is None else SessionId.parse(session)
-    sessions, current = stamp_sessions(before, events)
-    now = datetime.now(UTC)
-    micros = to_micros(now)
+    stamped = stamp(run_id, events, last_seq=last, session_id=before)
+    micros = to_micros(stamped.emitted_at)
     rows = [
         (
             run,
-            last + offset + 1,
-            ids[offset],
+            seq,
+            event_id,
             type_column(pending.event.event_type),
-            None if sessions[offset] is None else str(sessions[offset]),
+            None if session_id is None else str(session_id),
             micros,
-            envelope_json(
-                event_id=pending.event_id,
-                seq=last + offset + 1,
-                run_id=run_id,
-                session_id=sessions[offset],
-                event_json=pending.event_json,
-                emitted_at=now,
-            ),
+            text,
         )
-        for offset, pending in enumerate(events)
+        for seq, (event_id, pending, session_id, text) in enumerate(
+            zip(ids, events, stamped.session_ids, stamped.texts(), strict=True), last + 1
+        )
     ]
     try:
         if len(rows) == 1:
@@ -173,13 +150,14 @@ def _append_job(
             cur.executemany(sql.insert_event, rows)
     except sqlite3.IntegrityError:
         cur.execute(sql.delete_after, (run, last))
-        stored = _stored_or_conflict(cur, sql, run, ids)
+        stored = _stored_or_conflict(cur, sql, run_id, ids)
         if stored is None:
             raise  # not an event id after all: the group is rolled back and replayed
         return stored
+    current = stamped.session_after
     if last == 0 or current != before:
         cur.execute(sql.register_run, (run, None if current is None else str(current)))
-    return _Appended(last + 1, sessions, now)
+    return stamped
 
 
 def _read_page(
@@ -198,7 +176,7 @@ def _import_job(
     sql: _Statements,
     run_id: RunId,
     envelopes: Sequence[EventEnvelope],
-    texts: list[str],
+    texts: Sequence[str],
     expected_seq: int,
 ) -> None:
     """Store copied envelopes verbatim if the run still ends at ``expected_seq``."""
@@ -223,9 +201,7 @@ def _import_job(
         cur.executemany(sql.insert_event, rows)
     except sqlite3.IntegrityError:
         cur.execute(sql.delete_after, (run, last))
-        raise IdempotencyConflictError(
-            f"run {run}: a copied event id is already stored at another seq"
-        ) from None
+        raise IdempotencyConflictError.copied_id_taken(run_id=run_id) from None
     current = rows[-1][4]
     if last == 0 or current != session:
         cur.execute(sql.register_run, (run, current))
@@ -246,7 +222,6 @@ class SQLiteEventStore(SQLEventStore):
     def __init__(self, target: SQLTarget) -> None:
         super().__init__(target)
         self._sql = _Statements(self._tables.prefix)
-        self._notifier = RunNotifier()
         self._writer: SQLiteWorker | None = None
         self._reader: SQLiteWorker | None = None
 
@@ -270,7 +245,6 @@ class SQLiteEventStore(SQLEventStore):
             raise
 
     async def _do_close(self) -> None:
-        self._notifier.notify_all()
         workers = [w for w in (self._writer, self._reader) if w is not None]
         self._writer = self._reader = None
         # Each thread finishes the jobs it has accepted, then ends; the waiting for
@@ -299,20 +273,8 @@ class SQLiteEventStore(SQLEventStore):
         result = await writer.run(_append_job, self._sql, run_id, events, expected_seq)
         if type(result) is _Stored:
             return [decode_row(run_id, seq, text) for seq, text in result.rows]
-        assert isinstance(result, _Appended)
-        self._notifier.notify(run_id)
-        first = result.first_seq
-        return [
-            new_envelope(
-                event_id=pending.event_id,
-                seq=first + offset,
-                run_id=run_id,
-                session_id=result.sessions[offset],
-                event=pending.event,
-                emitted_at=result.emitted_at,
-            )
-            for offset, pending in enumerate(events)
-        ]
+        assert isinstance(result, Stamped)
+        return result.envelopes()
 
     async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
         _, reader = self._workers()
@@ -327,54 +289,12 @@ class SQLiteEventStore(SQLEventStore):
         self,
         run_id: RunId,
         envelopes: Sequence[EventEnvelope],
-        event_jsons: Sequence[str],
+        texts: Sequence[str],
         expected_seq: int,
     ) -> None:
         writer, _ = self._workers()
-        texts = verbatim_texts(envelopes, event_jsons)
         await writer.run(_import_job, self._sql, run_id, envelopes, texts, expected_seq)
-        self._notifier.notify(run_id)
 
     async def _delete_run(self, run_id: RunId) -> int:
         writer, _ = self._workers()
-        removed = await writer.run(_delete_job, self._sql, str(run_id))
-        self._notifier.notify(run_id)
-        return removed
-
-    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
-        # Appends through this store wake us at once; appends by other processes are
-        # found by polling, backing off from 5 ms to 250 ms.
-        woken = self._notifier.listen(run_id)
-        if not self.is_open or await self._last_seq(run_id) > after_seq:
-            return
-        delay = min(0.005 * (2 ** min(idle_rounds, 6)), 0.25)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), delay)
-
-    def backdoor(self) -> Backdoor:
-        """Raw access to the file, for the conformance suite."""
-        return _SQLiteBackdoor(self)
-
-
-class _SQLiteBackdoor:
-    def __init__(self, store: SQLiteEventStore) -> None:
-        self._store = store
-
-    async def corrupt(self, run_id: RunId, seq: int) -> None:
-        writer, _ = self._store._workers()
-        sql = self._store._sql
-        changed = await writer.run(_corrupt_job, sql, str(run_id), seq)
-        if not changed:
-            raise KeyError(f"run {run_id} has no seq {seq}")
-
-    async def raw_seqs(self, run_id: RunId) -> list[int]:
-        _, reader = self._store._workers()
-        return await reader.run(_raw_seqs, self._store._sql, str(run_id))
-
-
-def _corrupt_job(cur: sqlite3.Cursor, sql: _Statements, run: str, seq: int) -> int:
-    return int(cur.execute(sql.corrupt, ('{"not an envelope', run, seq)).rowcount)
-
-
-def _raw_seqs(cur: sqlite3.Cursor, sql: _Statements, run: str) -> list[int]:
-    return [row[0] for row in cur.execute(sql.raw_seqs, (run,))]
+        return await writer.run(_delete_job, self._sql, str(run_id))

@@ -134,7 +134,7 @@ class SQLiteWorker:
         future: asyncio.Future[_T] = loop.create_future()
         with self._lock:
             if self._stopping or not self._thread.is_alive():
-                raise StoreClosedError("sqlite store is closed")
+                raise StoreClosedError("the store is closed")
             self._queue.put(_Task(fn, args, future, loop))
         return future
 
@@ -215,7 +215,7 @@ class SQLiteWorker:
                 except queue.Empty:
                     break
                 if task is not None:
-                    task.outcome = (False, StoreClosedError("sqlite store is closed"))
+                    task.outcome = (False, StoreClosedError("the store is closed"))
                     left.append(task)
         self._deliver(left)
 

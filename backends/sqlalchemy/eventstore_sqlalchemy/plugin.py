@@ -22,26 +22,37 @@ CAPABILITIES = frozenset(
 )
 
 
+#: The two backends: (name, store module and class, asyncio driver, baselines, description).
+_BACKENDS = (
+    (
+        "sqlite",
+        "_sqlite:SQLiteEventStore",
+        "aiosqlite",
+        "sqlite_baselines",
+        "One SQLite file (WAL), shared by threads and processes; durable.",
+    ),
+    (
+        "postgresql",
+        "_postgres:PostgresEventStore",
+        "asyncpg",
+        "postgres_baselines",
+        "PostgreSQL through asyncpg; for logs shared by several machines.",
+    ),
+)
+
+
 @hookimpl
 def eventstore_register_backends() -> list[BackendSpec]:
-    """The ``sqlite`` and ``postgresql`` backends."""
+    """The ``sqlite`` and ``postgresql`` backends (each also as ``<name>+<driver>``)."""
     return [
         BackendSpec(
-            name="sqlite",
-            schemes=("sqlite", "sqlite+aiosqlite"),
-            factory="eventstore_sqlalchemy._sqlite:SQLiteEventStore.from_url",
+            name=name,
+            schemes=(name, f"{name}+{driver}"),
+            factory=f"eventstore_sqlalchemy.{store}.from_url",
             capabilities=CAPABILITIES,
-            description="One SQLite file (WAL), shared by threads and processes; durable.",
-            benchmark_baselines="eventstore_sqlalchemy.bench:sqlite_baselines",
+            description=description,
+            benchmark_baselines=f"eventstore_sqlalchemy.bench:{baselines}",
             migrate="eventstore_sqlalchemy._migrate:migrate",
-        ),
-        BackendSpec(
-            name="postgresql",
-            schemes=("postgresql", "postgresql+asyncpg"),
-            factory="eventstore_sqlalchemy._postgres:PostgresEventStore.from_url",
-            capabilities=CAPABILITIES,
-            description="PostgreSQL through asyncpg; for logs shared by several machines.",
-            benchmark_baselines="eventstore_sqlalchemy.bench:postgres_baselines",
-            migrate="eventstore_sqlalchemy._migrate:migrate",
-        ),
+        )
+        for name, store, driver, baselines, description in _BACKENDS
     ]

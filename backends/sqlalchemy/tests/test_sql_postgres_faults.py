@@ -178,8 +178,8 @@ def test_cancelled_committer_answers_its_callers(
                 await asyncio.sleep(0.1)
                 queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in (2, 3)]
                 await asyncio.sleep(0.1)
-                assert store._tasks, "the queued appends have a committer task"
-                for task in list(store._tasks):
+                assert store._writer._tasks, "the queued appends have a committer task"
+                for task in list(store._writer._tasks):
                     task.cancel()
                 done, pending = await asyncio.wait(queued, timeout=10)
                 assert not pending, "a caller of a cancelled committer was never answered"

@@ -13,6 +13,7 @@ from _sql_support import connect_kwargs, with_options
 from eventstore_sqlalchemy import (
     SCHEMA_VERSION,
     PostgresEventStore,
+    SQLEventStore,
     SQLiteEventStore,
     migrate,
 )
@@ -26,6 +27,7 @@ from eventstore import (
     RunId,
     TextDelta,
 )
+from eventstore.backend import StoreURL
 
 
 def _db_path(sqlite_url: str) -> str:
@@ -48,6 +50,15 @@ def test_plain_and_driver_schemes_pick_the_backend(url: str, cls: type) -> None:
     store = eventstore.open_store(url)
     assert type(store) is cls
     assert not store.is_open
+
+
+@pytest.mark.parametrize("cls", [SQLiteEventStore, PostgresEventStore])
+def test_from_url_takes_a_string_or_a_parsed_url(cls: type[SQLEventStore]) -> None:
+    url = "sqlite:///x.db?synchronous=normal" if cls is SQLiteEventStore else "postgresql://u@h/db"
+    parsed = StoreURL.parse(url)
+    from_text, from_parsed = cls.from_url(url), cls.from_url(parsed)
+    assert from_parsed._target.store_url is parsed
+    assert from_text._target.options == from_parsed._target.options
 
 
 @pytest.mark.parametrize(
@@ -246,57 +257,53 @@ def test_prefix_on_postgres(postgres_url: str, postgres_prefix: str) -> None:
 # -- corruption -----------------------------------------------------------------------
 
 
+def _written_then_damaged(sqlite_url: str, count: int, seq: int, envelope_sql: str) -> RunId:
+    """A run of ``count`` events whose row ``seq`` then gets ``envelope_sql`` (one ``?``)."""
+    run_id = RunId.new()
+
+    async def write() -> None:
+        async with eventstore.open_store(sqlite_url) as store:
+            await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(count)])
+
+    asyncio.run(write())
+    with sqlite3.connect(_db_path(sqlite_url)) as conn:
+        conn.execute(
+            f"UPDATE eventstore_events SET envelope = {envelope_sql} WHERE run_id = ? AND seq = ?",
+            (str(run_id), seq),
+        )
+    return run_id
+
+
+def _read(sqlite_url: str, run_id: RunId, after: int = 0, limit: int = 100) -> None:
+    async def read() -> None:
+        async with eventstore.open_store(sqlite_url) as store:
+            await store.list_after(run_id, after, limit)
+
+    asyncio.run(read())
+
+
 @pytest.mark.parametrize(
     "damage",
     ["{not json", '{"event_id": "x"}', "", "[]"],
 )
 def test_corrupt_row_names_run_and_seq(sqlite_url: str, damage: str) -> None:
-    run_id = RunId.new()
-
-    async def write() -> None:
-        async with eventstore.open_store(sqlite_url) as store:
-            await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(5)])
-
-    asyncio.run(write())
-    with sqlite3.connect(_db_path(sqlite_url)) as conn:
-        conn.execute(
-            "UPDATE eventstore_events SET envelope = ? WHERE run_id = ? AND seq = 3",
-            (damage, str(run_id)),
-        )
-
-    async def read(after: int, limit: int) -> None:
-        async with eventstore.open_store(sqlite_url) as store:
-            await store.list_after(run_id, after, limit)
-
+    quoted = "'" + damage.replace("'", "''") + "'"
+    run_id = _written_then_damaged(sqlite_url, 5, 3, quoted)
     for after, limit in ((0, 100), (2, 1)):
         with pytest.raises(CorruptEventError) as caught:
-            asyncio.run(read(after, limit))
+            _read(sqlite_url, run_id, after, limit)
         assert caught.value.run_id == run_id
         assert caught.value.position == "seq 3"
-    asyncio.run(read(3, 100))  # the rows after it still read
+    _read(sqlite_url, run_id, 3)  # the rows after it still read
 
 
-def test_envelope_claiming_another_seq_is_corrupt(sqlite_url: str) -> None:
-    run_id = RunId.new()
-
-    async def write() -> None:
-        async with eventstore.open_store(sqlite_url) as store:
-            await store.append_batch([TextDelta(run_id=run_id, delta=str(i)) for i in range(2)])
-
-    asyncio.run(write())
-    with sqlite3.connect(_db_path(sqlite_url)) as conn:
-        conn.execute(
-            "UPDATE eventstore_events SET envelope = replace(envelope, '\"seq\":2', '\"seq\":7') "
-            "WHERE run_id = ? AND seq = 2",
-            (str(run_id),),
-        )
-
-    async def read() -> None:
-        async with eventstore.open_store(sqlite_url) as store:
-            await store.list_after(run_id)
-
-    with pytest.raises(CorruptEventError, match="seq 2"):
-        asyncio.run(read())
+@pytest.mark.parametrize(("count", "seq"), [(2, 2), (1, 1), (5, 1), (5, 3)])
+def test_envelope_claiming_another_seq_is_corrupt(sqlite_url: str, count: int, seq: int) -> None:
+    # Whether the row is first, last, alone or in the middle of its page.
+    claims = "replace(envelope, '\"seq\":' || seq || ',', '\"seq\":7,')"
+    run_id = _written_then_damaged(sqlite_url, count, seq, claims)
+    with pytest.raises(CorruptEventError, match=f"seq {seq}"):
+        _read(sqlite_url, run_id)
 
 
 # -- group commit and locking ---------------------------------------------------------
