@@ -12,6 +12,7 @@ everything a backend author needs.
 
 from __future__ import annotations
 
+from . import _events
 from ._capabilities import Capability
 from ._envelope import EventEnvelope, RunInfo
 from ._errors import (
@@ -25,85 +26,31 @@ from ._errors import (
     InvalidArgumentError,
     RunDeletedError,
 )
-from ._events import (
-    AgentEvent,
-    AssistantMessageCommitted,
-    CacheMetrics,
-    CompactionCircuitOpened,
-    ContextBuilt,
-    DoomLoopDetected,
-    Failure,
-    FinishReason,
-    ModelStarted,
-    RunCancelled,
-    RunCompleted,
-    RunFailed,
-    RunStarted,
-    Success,
-    TextDelta,
-    TokenUsage,
-    ToolCall,
-    ToolCallCompleted,
-    ToolCallDelta,
-    ToolCallStarted,
-    ToolExecutionFinished,
-    ToolExecutionResult,
-    ToolExecutionStarted,
-    ToolMessageCommitted,
-    UnknownEvent,
-    UnknownFinishReason,
-    UsageRecorded,
-)
+from ._events import *  # noqa: F403 - the event model, named once in _events.__all__
 from ._ids import EventId, RunId, SessionId
 from ._plugins import open_store
 from ._store import MAX_LIMIT, EventStore
 
 __all__ = [
     "MAX_LIMIT",
-    "AgentEvent",
-    "AssistantMessageCommitted",
     "BackendError",
     "BackendUnavailableError",
-    "CacheMetrics",
     "Capability",
-    "CompactionCircuitOpened",
     "ConcurrencyError",
     "ConfigurationError",
-    "ContextBuilt",
     "CorruptEventError",
-    "DoomLoopDetected",
     "EventEnvelope",
     "EventId",
     "EventStore",
     "EventStoreError",
-    "Failure",
-    "FinishReason",
     "IdempotencyConflictError",
     "InvalidArgumentError",
-    "ModelStarted",
-    "RunCancelled",
-    "RunCompleted",
     "RunDeletedError",
-    "RunFailed",
     "RunId",
     "RunInfo",
-    "RunStarted",
     "SessionId",
-    "Success",
-    "TextDelta",
-    "TokenUsage",
-    "ToolCall",
-    "ToolCallCompleted",
-    "ToolCallDelta",
-    "ToolCallStarted",
-    "ToolExecutionFinished",
-    "ToolExecutionResult",
-    "ToolExecutionStarted",
-    "ToolMessageCommitted",
-    "UnknownEvent",
-    "UnknownFinishReason",
-    "UsageRecorded",
     "open_store",
 ]
+__all__ += _events.__all__
 
 __version__ = "0.1.0"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "EventEnvelope",
+    "ImportBatch",
     "PendingEvent",
     "RunInfo",
     "Stamped",
@@ -20,7 +21,8 @@ __all__ = [
     "stamp_sessions",
 ]
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Final
@@ -121,11 +123,21 @@ def envelope_json(
     to check its size) and wrap it here, which is several times cheaper than dumping
     the whole envelope model again.
     """
+    run = f'"run_id":"{run_id}"'
+    return _envelope_text(event_id, seq, run, session_id, event_json, _rfc3339(emitted_at))
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _envelope_text(
+    event_id: EventId, seq: int, run: str, session_id: SessionId | None, event: str, stamp: str
+) -> str:
     session = "null" if session_id is None else f'"{session_id}"'
-    stamp = emitted_at.isoformat().replace("+00:00", "Z")
     return (
-        f'{{"event_id":"{event_id}","seq":{seq},"run_id":"{run_id}",'
-        f'"session_id":{session},"event":{event_json},"emitted_at":"{stamp}"}}'
+        f'{{"event_id":"{event_id}","seq":{seq},{run},'
+        f'"session_id":{session},"event":{event},"emitted_at":"{stamp}"}}'
     )
 
 
@@ -183,37 +195,29 @@ class Stamped:
 
     def envelopes(self) -> list[EventEnvelope]:
         """The envelopes to return from ``_append``."""
-        run_id, first, emitted_at = self.run_id, self.first_seq, self.emitted_at
+        run_id, emitted_at = self.run_id, self.emitted_at
         return [
             new_envelope(
                 event_id=pending.event_id,
-                seq=first + offset,
+                seq=seq,
                 run_id=run_id,
                 session_id=session_id,
                 event=pending.event,
                 emitted_at=emitted_at,
             )
-            for offset, (pending, session_id) in enumerate(
-                zip(self.events, self.session_ids, strict=True)
-            )
+            for pending, seq, session_id in self._numbered()
         ]
 
     def texts(self) -> list[str]:
         """The envelope JSON of each event, the storage form of text-storing backends."""
-        run_id, first, emitted_at = self.run_id, self.first_seq, self.emitted_at
+        run, stamp = f'"run_id":"{self.run_id}"', _rfc3339(self.emitted_at)
         return [
-            envelope_json(
-                event_id=pending.event_id,
-                seq=first + offset,
-                run_id=run_id,
-                session_id=session_id,
-                event_json=pending.event_json,
-                emitted_at=emitted_at,
-            )
-            for offset, (pending, session_id) in enumerate(
-                zip(self.events, self.session_ids, strict=True)
-            )
+            _envelope_text(pending.event_id, seq, run, session_id, pending.event_json, stamp)
+            for pending, seq, session_id in self._numbered()
         ]
+
+    def _numbered(self) -> Iterator[tuple[PendingEvent, int, SessionId | None]]:
+        return zip(self.events, itertools.count(self.first_seq), self.session_ids, strict=False)
 
 
 def stamp(
@@ -238,6 +242,27 @@ def stamp(
         session_after=after,
         emitted_at=datetime.now(UTC) if emitted_at is None else emitted_at,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportBatch:
+    """Envelopes copied from another store, on their way into a backend's ``_import``.
+
+    The base class has checked them: one run, distinct event ids, consecutive seqs
+    from ``expected_seq + 1``, none of them already stored equal. ``texts`` holds each
+    envelope's finished JSON, the storage form of text-storing backends.
+    """
+
+    run_id: RunId
+    envelopes: Sequence[EventEnvelope]
+    texts: Sequence[str]
+    #: The run's last seq when the copy was planned; ``_import`` must re-check it.
+    expected_seq: int
+
+    @property
+    def session_after(self) -> SessionId | None:
+        """The run's session id after the import: the last envelope's."""
+        return self.envelopes[-1].session_id
 
 
 def envelope_texts(envelopes: Sequence[EventEnvelope], event_jsons: Sequence[str]) -> list[str]:

@@ -1,27 +1,11 @@
-"""The exception hierarchy of eventstore.
+"""The exception hierarchy of eventstore, drawn in :mod:`eventstore.errors`.
 
 Everything a store raises is an :class:`EventStoreError`; driver exceptions are
-translated at the backend boundary and chained as ``__cause__``::
-
-    EventStoreError
-    ├── InvalidArgumentError (also ValueError)
-    │   ├── EventTooLargeError
-    │   └── IdempotencyConflictError
-    ├── ConfigurationError (also ValueError)
-    ├── ConcurrencyError
-    │   └── RunDivergedError
-    ├── CorruptEventError
-    ├── RunDeletedError
-    ├── HistoryUnavailableError
-    ├── UnsupportedOperationError
-    ├── StoreClosedError
-    └── BackendError
-        └── BackendUnavailableError
-
-Messages name the run and expected versus actual values, and never a credential:
-URLs are redacted before they reach a message. The store's error boundary (one place,
-in :class:`eventstore.EventStore`) records which backend raised an error that crossed
-it in :attr:`EventStoreError.backend`, and ``str(error)`` then starts with that name.
+translated at the backend boundary and chained as ``__cause__``. Messages name the
+run and expected versus actual values, and never a credential: URLs are redacted
+before they reach a message. The store's error boundary (one place, in
+:class:`eventstore.EventStore`) records which backend raised an error that crossed it
+in :attr:`EventStoreError.backend`, and ``str(error)`` then starts with that name.
 """
 
 from __future__ import annotations

@@ -18,7 +18,6 @@ __all__ = [
     "CompactionCircuitOpened",
     "ContextBuilt",
     "DoomLoopDetected",
-    "EVENT_TYPES",
     "Failure",
     "FinishReason",
     "ModelStarted",
@@ -40,9 +39,10 @@ __all__ = [
     "UnknownEvent",
     "UnknownFinishReason",
     "UsageRecorded",
-    "decode_event",
-    "encode_event",
 ]
+# The names above are the model an application builds events with, re-exported by
+# ``eventstore`` and ``eventstore.events``; the codec below (EVENT_TYPES,
+# decode_event, encode_event) is exported by ``eventstore.events`` only.
 
 import enum
 from datetime import UTC, datetime, timedelta

@@ -26,18 +26,19 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, TypeVar, runtime_checkable
 
 from pydantic_core import PydanticSerializationError
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope, PendingEvent, envelope_texts
+from ._envelope import EventEnvelope, ImportBatch, PendingEvent, envelope_texts
 from ._errors import (
     BackendError,
     ConcurrencyError,
     EventStoreError,
     EventTooLargeError,
     HistoryUnavailableError,
+    IdempotencyConflictError,
     InvalidArgumentError,
     RunDeletedError,
     RunDivergedError,
@@ -141,26 +142,23 @@ def _check_seq(name: str, value: object) -> int | None:
     return value
 
 
-def _check_run_id(run_id: object, name: str = "run_id") -> RunId:
-    if type(run_id) is RunId:
-        return run_id
-    if isinstance(run_id, (uuid.UUID, str)):
+_Id = TypeVar("_Id", RunId, EventId, SessionId)
+
+
+def _check_id(kind: type[_Id], value: object, name: str) -> _Id:
+    """``value`` as a ``kind`` (a UUID or its text is accepted), else InvalidArgumentError."""
+    if type(value) is kind:
+        return value
+    if isinstance(value, (uuid.UUID, str)):
         try:
-            return RunId.parse(run_id)
+            return kind.parse(value)
         except ValueError as exc:
             raise InvalidArgumentError(f"{name}: {exc}") from None
-    raise InvalidArgumentError(f"{name} must be a RunId, got {type(run_id).__name__}")
+    raise InvalidArgumentError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
 
 
-def _check_event_id(event_id: object) -> EventId:
-    if type(event_id) is EventId:
-        return event_id
-    if isinstance(event_id, (uuid.UUID, str)):
-        try:
-            return EventId.parse(event_id)
-        except ValueError as exc:
-            raise InvalidArgumentError(f"event_id: {exc}") from None
-    raise InvalidArgumentError(f"event_id must be an EventId, got {type(event_id).__name__}")
+def _check_run_id(run_id: object, name: str = "run_id") -> RunId:
+    return _check_id(RunId, run_id, name)
 
 
 class EventStore(abc.ABC):
@@ -336,7 +334,7 @@ class EventStore(abc.ABC):
         check_decodable(data, event.event_type)
         return PendingEvent(
             event,
-            EventId.new() if event_id is None else _check_event_id(event_id),
+            EventId.new() if event_id is None else _check_id(EventId, event_id, "event_id"),
             data.decode(),
         )
 
@@ -547,16 +545,7 @@ class EventStore(abc.ABC):
         _check_limit(limit)
         if after is not None:
             after = _check_run_id(after, "after")
-        session: SessionId | None = None
-        if session_id is not None:
-            if not isinstance(session_id, (uuid.UUID, str)):
-                raise InvalidArgumentError(
-                    f"session_id must be a SessionId, got {type(session_id).__name__}"
-                )
-            try:
-                session = SessionId.parse(session_id)
-            except ValueError as exc:
-                raise InvalidArgumentError(f"session_id: {exc}") from None
+        session = None if session_id is None else _check_id(SessionId, session_id, "session_id")
         with self._boundaries["runs"]:
             return await self._list_runs(session, limit, after)
 
@@ -595,6 +584,10 @@ class EventStore(abc.ABC):
         run_id = envelopes[0].run_id
         if len(envelopes) > MAX_LIMIT:
             raise InvalidArgumentError(f"import_envelopes takes at most {MAX_LIMIT} envelopes")
+        if len({envelope.event_id for envelope in envelopes}) != len(envelopes):
+            raise IdempotencyConflictError(
+                f"run {run_id}: import_envelopes got one event id for two envelopes"
+            )
         for previous, current in itertools.pairwise(envelopes):
             if current.run_id != run_id:
                 raise InvalidArgumentError(
@@ -621,7 +614,7 @@ class EventStore(abc.ABC):
             elif first != last + 1:
                 raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
             texts = envelope_texts(envelopes, [p.event_json for p in pending])
-            await self._import(run_id, envelopes, texts, last)
+            await self._import(ImportBatch(run_id, envelopes, texts, last))
         self._notifier.notify(run_id)
         return len(envelopes)
 
@@ -706,22 +699,17 @@ class EventStore(abc.ABC):
         """
         raise UnsupportedOperationError("this backend does not support delete_run")
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
-        """Store copied ``envelopes`` verbatim if the run still ends at ``expected_seq``.
+    async def _import(self, batch: ImportBatch) -> None:
+        """Store copied envelopes verbatim if the run still ends at ``batch.expected_seq``.
 
         Capability ``import``. The base class has already validated the envelopes
-        (one run, consecutive seqs starting at ``expected_seq + 1``), skipped those
-        the run holds equal, and built ``texts``, each envelope's JSON. Atomically:
-        check the run's last seq (else ``ConcurrencyError``); refuse an event id the
-        run already holds (``IdempotencyConflictError.copied_id_taken(...)``); write
-        every envelope with its own id, seq, session id and time, record the ids for
-        idempotency, and leave the run's session at the last envelope's.
+        (one run, distinct event ids, consecutive seqs from ``expected_seq + 1``),
+        skipped those the run holds equal, and built ``batch.texts``, each envelope's
+        JSON. Atomically: check the run's last seq (else ``ConcurrencyError``); refuse
+        an event id the run already holds
+        (``IdempotencyConflictError.copied_id_taken(...)``); write every envelope with
+        its own id, seq, session id and time, record the ids for idempotency, and
+        leave the run's session at ``batch.session_after``.
         """
         raise UnsupportedOperationError("this backend does not support import_envelopes (copy)")
 

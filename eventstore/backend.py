@@ -19,8 +19,8 @@ The primitives (signatures and rules in their docstrings on :class:`EventStore`)
 ``_last_seq(run_id) -> int`` (required)
     0 for a run with no events.
 ``_list_runs(session_id, limit, after)`` (capability ``list_runs``),
-``_delete_run(run_id)`` (``delete``), ``_import(run_id, envelopes, texts,
-expected_seq)`` (``import``)
+``_delete_run(run_id)`` (``delete``), ``_import(batch: ImportBatch)``
+(``import``)
     Optional; the defaults raise ``UnsupportedOperationError``.
 ``_do_open()`` / ``_do_close()``
     Connect and release; ``_release_surely`` keeps a release running through a
@@ -48,6 +48,7 @@ from __future__ import annotations
 from ._capabilities import Capability
 from ._envelope import (
     EventEnvelope,
+    ImportBatch,
     PendingEvent,
     RunInfo,
     Stamped,
@@ -87,6 +88,7 @@ __all__ = [
     "Capability",
     "EventEnvelope",
     "EventStore",
+    "ImportBatch",
     "PendingEvent",
     "PluginFailure",
     "RegisteredBackend",

@@ -23,36 +23,8 @@ this module holds them all.
 
 from __future__ import annotations
 
-from ._errors import (
-    BackendError,
-    BackendUnavailableError,
-    ConcurrencyError,
-    ConfigurationError,
-    CorruptEventError,
-    EventStoreError,
-    EventTooLargeError,
-    HistoryUnavailableError,
-    IdempotencyConflictError,
-    InvalidArgumentError,
-    RunDeletedError,
-    RunDivergedError,
-    StoreClosedError,
-    UnsupportedOperationError,
-)
+from . import _errors
+from ._errors import *  # noqa: F403 - the whole hierarchy, named once in _errors.__all__
 
-__all__ = [
-    "BackendError",
-    "BackendUnavailableError",
-    "ConcurrencyError",
-    "ConfigurationError",
-    "CorruptEventError",
-    "EventStoreError",
-    "EventTooLargeError",
-    "HistoryUnavailableError",
-    "IdempotencyConflictError",
-    "InvalidArgumentError",
-    "RunDeletedError",
-    "RunDivergedError",
-    "StoreClosedError",
-    "UnsupportedOperationError",
-]
+__all__: list[str] = []
+__all__ += _errors.__all__

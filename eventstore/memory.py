@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope, PendingEvent, RunInfo, decode_envelope, stamp
+from ._envelope import EventEnvelope, ImportBatch, PendingEvent, RunInfo, decode_envelope, stamp
 from ._errors import ConcurrencyError, CorruptEventError, IdempotencyConflictError
 from ._ids import EventId, RunId, SessionId
 from ._store import Backdoor, EventStore
@@ -96,26 +96,20 @@ class MemoryEventStore(EventStore):
         envelopes.extend(out)
         return out
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
+    async def _import(self, batch: ImportBatch) -> None:
+        run_id, envelopes = batch.run_id, batch.envelopes
         run = self._runs.get(run_id)
         if run is None:
             run = self._runs[run_id] = _Run()
         last = len(run.envelopes)
-        if last != expected_seq:
-            raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
-        ids = {envelope.event_id for envelope in envelopes}
-        if len(ids) != len(envelopes) or not ids.isdisjoint(run.by_event_id):
+        if last != batch.expected_seq:
+            raise ConcurrencyError(run_id=run_id, expected_seq=batch.expected_seq, actual_seq=last)
+        if not run.by_event_id.keys().isdisjoint(envelope.event_id for envelope in envelopes):
             raise IdempotencyConflictError.copied_id_taken(run_id=run_id)
         for envelope in envelopes:
             run.by_event_id[envelope.event_id] = envelope.seq - 1
         run.envelopes.extend(envelopes)
-        run.session_id = envelopes[-1].session_id
+        run.session_id = batch.session_after
 
     async def _list_after(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
         run = self._runs.get(run_id)

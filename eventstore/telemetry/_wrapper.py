@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Self
 
-from .._envelope import EventEnvelope, PendingEvent
+from .._envelope import EventEnvelope, ImportBatch, PendingEvent
 from .._events import is_event
 from .._store import Backdoor, EventStore
 from ._instruments import Attributes, Instruments, Traced
@@ -342,14 +342,8 @@ class InstrumentedStore(EventStore):
     async def _delete_run(self, run_id: RunId) -> int:
         return await self._inner._delete_run(run_id)
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
-        await self._inner._import(run_id, envelopes, texts, expected_seq)
+    async def _import(self, batch: ImportBatch) -> None:
+        await self._inner._import(batch)
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         await self._inner._wait_for_append(run_id, after_seq, idle_rounds)

@@ -36,6 +36,7 @@ from eventstore.backend import (
     Backdoor,
     Capability,
     EventEnvelope,
+    ImportBatch,
     PendingEvent,
     RunInfo,
     StoreURL,
@@ -241,14 +242,9 @@ class RedisEventStore(RedisStoreBase):
             out.extend(strict.decode(run_id, seq - 1, [(f"{seq}-0".encode(), [b"e", envelope])])[0])
         return out
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
-        after = envelopes[-1].session_id
+    async def _import(self, batch: ImportBatch) -> None:
+        run_id, envelopes, expected_seq = batch.run_id, batch.envelopes, batch.expected_seq
+        after = batch.session_after
         args: list[str | int] = [
             expected_seq,
             str(run_id),
@@ -258,7 +254,7 @@ class RedisEventStore(RedisStoreBase):
             _meta_stamp(envelopes[0].emitted_at),
             _meta_stamp(envelopes[-1].emitted_at),
         ]
-        for envelope, text in zip(envelopes, texts, strict=True):
+        for envelope, text in zip(envelopes, batch.texts, strict=True):
             args.append(str(envelope.event_id))
             args.append(text)
         reply = await _IMPORT(self._clients.commands, self._run_keys(run_id), args)

@@ -34,7 +34,7 @@ from eventstore import (
     IdempotencyConflictError,
     RunId,
 )
-from eventstore.backend import PendingEvent
+from eventstore.backend import ImportBatch, PendingEvent
 
 from ._base import SQLEventStore, is_unavailable
 from ._codec import decode_rows, to_micros, type_column
@@ -182,13 +182,8 @@ class PostgresEventStore(SQLEventStore):
         value = await self._with_retry(lambda conn: conn.fetchval(self._sql.last_seq, str(run_id)))
         return 0 if value is None else int(value)
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
+    async def _import(self, batch: ImportBatch) -> None:
+        run_id, envelopes, expected_seq = batch.run_id, batch.envelopes, batch.expected_seq
         run = str(run_id)
         sessions = [None if e.session_id is None else str(e.session_id) for e in envelopes]
 
@@ -204,7 +199,7 @@ class PostgresEventStore(SQLEventStore):
                     [e.seq for e in envelopes],
                     [str(e.event_id) for e in envelopes],
                     [type_column(e.event.event_type) for e in envelopes],
-                    list(texts),
+                    list(batch.texts),
                     sessions,
                     [to_micros(e.emitted_at) for e in envelopes],
                     envelopes[-1].seq,

@@ -23,7 +23,7 @@ from eventstore import (
     RunId,
     SessionId,
 )
-from eventstore.backend import PendingEvent, Stamped, stamp
+from eventstore.backend import ImportBatch, PendingEvent, Stamped, stamp
 
 from ._base import SQLEventStore
 from ._codec import decode_row, decode_rows, to_micros, type_column
@@ -171,15 +171,9 @@ def _read_last_seq(cur: sqlite3.Cursor, sql: _Statements, run: str) -> int:
     return 0 if last is None else int(last)
 
 
-def _import_job(
-    cur: sqlite3.Cursor,
-    sql: _Statements,
-    run_id: RunId,
-    envelopes: Sequence[EventEnvelope],
-    texts: Sequence[str],
-    expected_seq: int,
-) -> None:
+def _import_job(cur: sqlite3.Cursor, sql: _Statements, batch: ImportBatch) -> None:
     """Store copied envelopes verbatim if the run still ends at ``expected_seq``."""
+    run_id, expected_seq = batch.run_id, batch.expected_seq
     run = str(run_id)
     row = cur.execute(sql.select_last, (run,)).fetchone()
     last, session = (0, None) if row is None else row
@@ -195,7 +189,7 @@ def _import_job(
             to_micros(envelope.emitted_at),
             text,
         )
-        for envelope, text in zip(envelopes, texts, strict=True)
+        for envelope, text in zip(batch.envelopes, batch.texts, strict=True)
     ]
     try:
         cur.executemany(sql.insert_event, rows)
@@ -285,15 +279,9 @@ class SQLiteEventStore(SQLEventStore):
         _, reader = self._workers()
         return await reader.run(_read_last_seq, self._sql, str(run_id))
 
-    async def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
+    async def _import(self, batch: ImportBatch) -> None:
         writer, _ = self._workers()
-        await writer.run(_import_job, self._sql, run_id, envelopes, texts, expected_seq)
+        await writer.run(_import_job, self._sql, batch)
 
     async def _delete_run(self, run_id: RunId) -> int:
         writer, _ = self._workers()

@@ -34,6 +34,7 @@ from eventstore.backend import (
     Capability,
     EventEnvelope,
     EventStore,
+    ImportBatch,
     PendingEvent,
     RunInfo,
     StoreOptions,
@@ -157,22 +158,17 @@ class JsonlEventStore(EventStore):
             return stamped.envelopes()
 
     @in_thread
-    def _import(
-        self,
-        run_id: RunId,
-        envelopes: Sequence[EventEnvelope],
-        texts: Sequence[str],
-        expected_seq: int,
-    ) -> None:
+    def _import(self, batch: ImportBatch) -> None:
+        run_id = batch.run_id
         with self._locked_run(run_id, write=True) as (fd, index):
-            if index.count != expected_seq:
+            if index.count != batch.expected_seq:
                 raise ConcurrencyError(
-                    run_id=run_id, expected_seq=expected_seq, actual_seq=index.count
+                    run_id=run_id, expected_seq=batch.expected_seq, actual_seq=index.count
                 )
-            ids = {str(e.event_id) for e in envelopes}
-            if len(ids) != len(envelopes) or not ids.isdisjoint(index.seq_by_event_id):
+            copied = (str(envelope.event_id) for envelope in batch.envelopes)
+            if not index.seq_by_event_id.keys().isdisjoint(copied):
                 raise IdempotencyConflictError.copied_id_taken(run_id=run_id)
-            self._write(fd, index, texts)
+            self._write(fd, index, batch.texts)
 
     def _write(self, fd: int, index: RunIndex, texts: Sequence[str]) -> None:
         """Append one line per envelope JSON, all or none, and make them durable."""
