@@ -490,6 +490,10 @@ class EventStore(abc.ABC):
                     last, anchor = envelope.seq, envelope.event_id
                     if until_terminal and envelope.event.is_terminal:
                         return
+                # A backend whose reads never suspend (in memory) must not keep the
+                # event loop from everything else, timeouts included, while a run
+                # is read page after page.
+                await asyncio.sleep(0)
                 continue
             if anchor is None and last > 0:
                 # A resume point: learn what is stored there, if the run has got so far.

@@ -538,3 +538,32 @@ def test_until_terminal_resumed_where_retention_trimmed_reads_on() -> None:
             return [e.seq async for e in store.subscribe(RUN, 90, until_terminal=True)]
 
     assert asyncio.run(asyncio.wait_for(body(), 5)) == list(range(91, 101))
+
+
+def test_subscribe_lets_the_event_loop_run_between_pages() -> None:
+    # A store whose reads never suspend: without a yield per page, a consumer that
+    # does not await would keep every other task (a timeout, a watchdog) waiting.
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            await store.append_batch([delta() for _ in range(3 * MemoryEventStore.subscribe_page_size)])
+            ticks = 0
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            task = asyncio.ensure_future(ticker())
+            await asyncio.sleep(0)
+            seen = 0
+            stream = store.subscribe(RUN)
+            async for _ in stream:
+                seen += 1
+                if seen == 3 * MemoryEventStore.subscribe_page_size:
+                    break
+            await stream.aclose()  # type: ignore[attr-defined]
+            task.cancel()
+            assert ticks >= 3, f"the other task ran {ticks} times while 3 pages were read"
+
+    run(body())
