@@ -62,10 +62,18 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
+from ._errors import InvalidArgumentError
 from ._ids import RunId, SessionId
 from ._tagged import ExternallyTagged
 
 _ZERO: Final = timedelta(0)
+#: The earliest and latest instants an event's ``timestamp`` or an envelope's
+#: ``emitted_at`` may hold: years 1 to 9999 in UTC, what Python's datetime holds
+#: once converted to UTC (and, as microseconds since the Unix epoch, what the SQL
+#: backends store), so every time can be converted and read back.
+EARLIEST_TIME: Final = datetime.min.replace(tzinfo=UTC)
+LATEST_TIME: Final = datetime.max.replace(tzinfo=UTC)
+_EDGE_YEARS: Final = frozenset({EARLIEST_TIME.year, LATEST_TIME.year})
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -100,8 +108,10 @@ class _UtcWhenBuilt:
         )
 
 
-#: An aware datetime, normalized to UTC when built in Python; naive ones are rejected.
-UtcDatetime = Annotated[AwareDatetime, _UtcWhenBuilt()]
+#: An aware datetime, normalized to UTC when built in Python; naive ones are rejected,
+#: and so are instants outside years 1..9999 in UTC (checked by pydantic-core before
+#: the conversion, which would overflow), whether built in Python or read from JSON.
+UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, le=LATEST_TIME), _UtcWhenBuilt()]
 #: A non-negative integer that is really an int (not a bool or a numeric string).
 Count = Annotated[int, Field(strict=True, ge=0)]
 _OptionalCount = Annotated[
@@ -356,14 +366,17 @@ class UnknownEvent(BaseModel):
 
     @property
     def timestamp(self) -> datetime | None:
-        """The payload's ``timestamp``, if it has a parseable one."""
+        """The payload's ``timestamp``, if it has a parseable one (aware, years 1..9999 UTC)."""
         raw = self.payload.get("timestamp") if isinstance(self.payload, dict) else None
         if not isinstance(raw, str):
             return None
         try:
-            return _to_utc(datetime.fromisoformat(raw))
+            moment = datetime.fromisoformat(raw)
         except ValueError:
             return None
+        if moment.tzinfo is None or not EARLIEST_TIME <= moment <= LATEST_TIME:
+            return None  # naive, or outside the range an event's time may hold
+        return _to_utc(moment)
 
 
 #: Every known variant, in the order of the runtime's enum.
@@ -433,6 +446,9 @@ _TAG_PREFIX: Final[dict[type, bytes]] = {
 def encode_event_bytes(event: AgentEvent) -> bytes:
     """The event's externally tagged JSON as UTF-8 bytes.
 
+    Raises :class:`InvalidArgumentError` for a ``timestamp`` that was never
+    validated (``model_construct``) and is naive or outside years 1..9999 in UTC.
+
     The hot path of every append: known variants are serialized by their own
     model serializer and wrapped here, which skips the union's Python-level
     tagging callback (half the cost of a small event).
@@ -440,7 +456,31 @@ def encode_event_bytes(event: AgentEvent) -> bytes:
     prefix = _TAG_PREFIX.get(type(event))
     if prefix is None:
         return _EVENT_ADAPTER.dump_json(event)
+    # Built events were checked by their validator; this catches a time that skipped
+    # it (model_construct, model_copy(update=...)) and would be stored unreadable.
+    # Only years 1 and 9999 hold instants out of range: offsets are under a day.
+    stamp: Any = event.timestamp  # a known variant's: a datetime, unless never validated
+    try:
+        checked = stamp.tzinfo is not None and stamp.year not in _EDGE_YEARS
+    except AttributeError:
+        checked = False
+    if not checked:
+        _check_timestamp(event.event_type, stamp)
     return prefix + type(event).__pydantic_serializer__.to_json(event) + b"}"
+
+
+def _check_timestamp(event_type: str, stamp: object) -> None:
+    """Refuse a ``timestamp`` that is not an aware datetime in years 1..9999 UTC."""
+    if not isinstance(stamp, datetime) or stamp.utcoffset() is None:
+        raise InvalidArgumentError(
+            f"{event_type} event's timestamp must be an aware datetime, got {stamp!r}"
+        )
+    if not EARLIEST_TIME <= stamp <= LATEST_TIME:
+        raise InvalidArgumentError(
+            f"{event_type} event's timestamp {stamp.isoformat()} is outside the range "
+            f"an event's time may hold: {EARLIEST_TIME.isoformat()} to "
+            f"{LATEST_TIME.isoformat()} (years 1 to 9999 in UTC)"
+        )
 
 
 def encode_event(event: AgentEvent) -> str:

@@ -54,7 +54,7 @@ import pluggy
 from ._capabilities import Capability
 from ._errors import ConfigurationError
 from ._store import EventStore
-from ._url import StoreURL, redact_text
+from ._url import StoreURL, check_url_text, redact_text
 
 logger = logging.getLogger("eventstore")
 
@@ -364,7 +364,16 @@ class Registry:
     def open_store(self, url: str | None = None, **options: Any) -> EventStore:
         """An unopened store for ``url`` (see :func:`eventstore.open_store`)."""
         if url is None:
-            url = os.environ.get(URL_ENV) or DEFAULT_URL
+            from_env = os.environ.get(URL_ENV)
+            url = from_env or DEFAULT_URL
+            if from_env:
+                try:
+                    check_url_text(url)
+                except ConfigurationError as exc:
+                    raise ConfigurationError(f"{URL_ENV}: {exc}") from None
+        # Before anything reads it as text: 42 or b"..." is a configuration error,
+        # not a TypeError from deep inside, and so is a stray space or newline.
+        check_url_text(url)
         telemetry = False
         # A cheap textual pre-check, so that stores without telemetry import nothing.
         if "telemetry" in options or "telemetry" in url or "EVENTSTORE_TELEMETRY" in os.environ:
@@ -414,7 +423,9 @@ def open_store(url: str | None = None, **options: Any) -> EventStore:
     option ``telemetry=1``, or ``EVENTSTORE_TELEMETRY=1``) wraps the store in
     OpenTelemetry instrumentation (extra ``eventstore[otel]``).
 
-    Raises :class:`ConfigurationError` for an unknown scheme (listing the installed
-    backends and the distribution to install), an unknown option or a bad value.
+    Raises :class:`ConfigurationError` for a URL that is not a ``str``, one with
+    leading or trailing whitespace or a control character (refused, not stripped),
+    an unknown scheme (listing the installed backends and the distribution to
+    install), an unknown option or a bad value.
     """
     return default_registry().open_store(url, **options)

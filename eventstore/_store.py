@@ -46,7 +46,7 @@ from ._errors import (
     UnsupportedOperationError,
 )
 from ._events import AgentEvent, encode_event_bytes, is_event
-from ._guards import check_decodable, check_page, check_retry
+from ._guards import check_decodable, check_page, check_retry, event_run_id
 from ._ids import EventId, RunId, SessionId
 from ._notify import RunNotifier
 from ._url import redact_text
@@ -359,12 +359,13 @@ class EventStore(abc.ABC):
         ``expected_seq``). With ``expected_seq=N`` the append commits only if the
         run's last seq is ``N``, else :class:`ConcurrencyError` is raised.
         """
-        self._require_open()
-        pending = self._pending(event, event_id)
-        _check_seq("expected_seq", expected_seq)
-        run_id = self._event_run_id(event)
-        events = (pending,)
+        # Everything inside the boundary: an error raised here names the backend.
         with self._boundaries["append"]:
+            self._require_open()
+            pending = self._pending(event, event_id)
+            _check_seq("expected_seq", expected_seq)
+            run_id = self._event_run_id(event)
+            events = (pending,)
             envelopes = await self._append(run_id, events, expected_seq)
             check_retry(run_id, events, envelopes)
         self._notifier.notify(run_id)
@@ -383,14 +384,26 @@ class EventStore(abc.ABC):
         return the stored envelopes; a batch whose ids are only partly stored raises
         :class:`IdempotencyConflictError`.
         """
-        self._require_open()
+        with self._boundaries["append"]:
+            self._require_open()
+            run_id, pending = self._pending_batch(events, event_ids)
+            _check_seq("expected_seq", expected_seq)
+            if not pending:
+                return []
+            envelopes = await self._append(run_id, pending, expected_seq)
+            check_retry(run_id, pending, envelopes)
+        self._notifier.notify(run_id)
+        return envelopes
+
+    def _pending_batch(
+        self, events: Sequence[AgentEvent], event_ids: Sequence[EventId] | None
+    ) -> tuple[RunId, list[PendingEvent]]:
         candidate: object = events
         if isinstance(candidate, (str, bytes)) or not isinstance(candidate, Iterable):
             raise InvalidArgumentError("events must be a sequence of AgentEvent")
         events = list(events)
-        _check_seq("expected_seq", expected_seq)
         if not events:
-            return []
+            return RunId(int=0), []
         if event_ids is not None:
             event_ids = list(event_ids)
             if len(event_ids) != len(events):
@@ -407,11 +420,7 @@ class EventStore(abc.ABC):
                 raise InvalidArgumentError(
                     f"append_batch takes events of one run: {run_id} and {other.run_id}"
                 )
-        with self._boundaries["append"]:
-            envelopes = await self._append(run_id, pending, expected_seq)
-            check_retry(run_id, pending, envelopes)
-        self._notifier.notify(run_id)
-        return envelopes
+        return run_id, pending
 
     # -- reading -----------------------------------------------------------------
 
@@ -422,11 +431,11 @@ class EventStore(abc.ABC):
 
         ``after_seq=None`` starts at seq 1. ``limit`` must be in 1..10,000.
         """
-        self._require_open()
-        run_id = _check_run_id(run_id)
-        after = _check_seq("after_seq", after_seq) or 0
-        _check_limit(limit)
         with self._boundaries["read"]:
+            self._require_open()
+            run_id = _check_run_id(run_id)
+            after = _check_seq("after_seq", after_seq) or 0
+            _check_limit(limit)
             return await self._read(run_id, after, limit)
 
     async def _read(self, run_id: RunId, after_seq: int, limit: int) -> list[EventEnvelope]:
@@ -441,9 +450,9 @@ class EventStore(abc.ABC):
 
     async def last_seq(self, run_id: RunId) -> int:
         """The run's highest seq; 0 for a run with no events."""
-        self._require_open()
-        run_id = _check_run_id(run_id)
         with self._boundaries["read"]:
+            self._require_open()
+            run_id = _check_run_id(run_id)
             return await self._last_seq(run_id)
 
     def subscribe(
@@ -461,9 +470,10 @@ class EventStore(abc.ABC):
         consumer stops iterating. Resume after a disconnect by passing the last seq
         seen as ``after_seq``.
         """
-        self._require_open()
-        run_id = _check_run_id(run_id)
-        after = _check_seq("after_seq", after_seq) or 0
+        with self._boundaries["read"]:
+            self._require_open()
+            run_id = _check_run_id(run_id)
+            after = _check_seq("after_seq", after_seq) or 0
         return self._subscribe(run_id, after, until_terminal)
 
     async def _subscribe(
@@ -482,7 +492,8 @@ class EventStore(abc.ABC):
         if until_terminal and after_seq > 0 and await terminal_seq(self, run_id, after_seq):
             return
         while True:
-            page = await self._page_after(run_id, last, anchor)
+            with self._boundaries["read"]:  # names RunDeletedError after the backend
+                page = await self._page_after(run_id, last, anchor)
             if page:
                 idle = 0
                 for envelope in page:
@@ -498,8 +509,8 @@ class EventStore(abc.ABC):
             if anchor is None and last > 0:
                 # A resume point: learn what is stored there, if the run has got so far.
                 anchor = await self._event_id_at(run_id, last)
-            self._require_open()
             with self._boundaries["wait"]:
+                self._require_open()
                 await self._wait_for_append(run_id, last, idle)
             idle += 1
 
@@ -545,12 +556,12 @@ class EventStore(abc.ABC):
 
         Page with ``after=<last run id of the previous page>``.
         """
-        self._require_open()
-        _check_limit(limit)
-        if after is not None:
-            after = _check_run_id(after, "after")
-        session = None if session_id is None else _check_id(SessionId, session_id, "session_id")
         with self._boundaries["runs"]:
+            self._require_open()
+            _check_limit(limit)
+            if after is not None:
+                after = _check_run_id(after, "after")
+            session = None if session_id is None else _check_id(SessionId, session_id, "session_id")
             return await self._list_runs(session, limit, after)
 
     async def delete_run(self, run_id: RunId) -> int:
@@ -558,9 +569,9 @@ class EventStore(abc.ABC):
 
         Afterwards ``last_seq`` is 0 and a new append to the run starts at seq 1.
         """
-        self._require_open()
-        run_id = _check_run_id(run_id)
         with self._boundaries["delete"]:
+            self._require_open()
+            run_id = _check_run_id(run_id)
             removed = await self._delete_run(run_id)
         # Subscribers look again and find the run gone (RunDeletedError).
         self._notifier.notify(run_id)
@@ -579,10 +590,37 @@ class EventStore(abc.ABC):
         event id, session, time or event) means the destination diverged:
         :class:`RunDivergedError` (a ``ConcurrencyError``). Needs capability ``import``.
         """
-        self._require_open()
+        with self._boundaries["append"]:
+            self._require_open()
+            envelopes, pending = self._copied(envelopes)
+            if not envelopes:
+                return 0
+            run_id = envelopes[0].run_id
+            last = await self._last_seq(run_id)
+            first = envelopes[0].seq
+            if first <= last:
+                skip = min(last - first + 1, len(envelopes))
+                kept_from, stored = await self._stored_overlap(run_id, first, skip)
+                for envelope in envelopes[:skip]:
+                    if envelope.seq >= kept_from and stored.get(envelope.seq) != envelope:
+                        raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
+                envelopes, pending = envelopes[skip:], pending[skip:]
+                if not envelopes:
+                    return 0
+            elif first != last + 1:
+                raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
+            texts = envelope_texts(envelopes, [p.event_json for p in pending])
+            await self._import(ImportBatch(run_id, envelopes, texts, last))
+        self._notifier.notify(run_id)
+        return len(envelopes)
+
+    def _copied(
+        self, envelopes: Sequence[EventEnvelope]
+    ) -> tuple[list[EventEnvelope], list[PendingEvent]]:
+        """Validated copies: one run, distinct ids, consecutive seqs, readable events."""
         envelopes = list(envelopes)
         if not envelopes:
-            return 0
+            return [], []
         if not all(isinstance(e, EventEnvelope) for e in envelopes):
             raise InvalidArgumentError("import_envelopes takes EventEnvelope values")
         run_id = envelopes[0].run_id
@@ -602,25 +640,14 @@ class EventStore(abc.ABC):
                     f"run {run_id}: envelopes must have consecutive seqs, "
                     f"got {previous.seq} then {current.seq}"
                 )
-        pending = [self._pending(e.event, e.event_id) for e in envelopes]
-        with self._boundaries["append"]:
-            last = await self._last_seq(run_id)
-            first = envelopes[0].seq
-            if first <= last:
-                skip = min(last - first + 1, len(envelopes))
-                kept_from, stored = await self._stored_overlap(run_id, first, skip)
-                for envelope in envelopes[:skip]:
-                    if envelope.seq >= kept_from and stored.get(envelope.seq) != envelope:
-                        raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
-                envelopes, pending = envelopes[skip:], pending[skip:]
-                if not envelopes:
-                    return 0
-            elif first != last + 1:
-                raise ConcurrencyError(run_id=run_id, expected_seq=first - 1, actual_seq=last)
-            texts = envelope_texts(envelopes, [p.event_json for p in pending])
-            await self._import(ImportBatch(run_id, envelopes, texts, last))
-        self._notifier.notify(run_id)
-        return len(envelopes)
+        for envelope in envelopes:
+            # What the read guard would refuse must not be stored (rule 6).
+            if event_run_id(envelope.event) not in (run_id, None):
+                raise InvalidArgumentError(
+                    f"run {run_id}: the {envelope.event.event_type} event at seq "
+                    f"{envelope.seq} names run {envelope.event.run_id}"
+                )
+        return envelopes, [self._pending(e.event, e.event_id) for e in envelopes]
 
     async def _stored_overlap(
         self, run_id: RunId, first: int, count: int
@@ -723,7 +750,7 @@ class EventStore(abc.ABC):
         Returning early is harmless: the caller re-reads through ``list_after``. The
         default waits on the store's notifier, which the base class sets after every
         append, import and delete through this store; :meth:`_poll_interval` bounds
-        the wait, for appends it cannot hear of (other processes, other stores).
+        the wait, for appends it cannot hear of (other processes, other store objects).
         Backends with their own wake-up (a blocking read, LISTEN) override this.
         """
         woken = self._notifier.listen(run_id)  # before the check: no wake-up is lost
@@ -737,15 +764,15 @@ class EventStore(abc.ABC):
             await asyncio.wait_for(woken.wait(), timeout)
 
     def _poll_interval(self, idle_rounds: int) -> float | None:
-        """How long a subscriber waits before looking again without a wake-up.
+        """How long a subscriber waits for a wake-up before looking again.
 
-        ``None`` (wait for the notifier only) unless the backend declares
-        ``multi_process``: appends by other processes wake nobody here, so they are
-        found by polling, backing off from 5 ms to 250 ms (:func:`poll_delay`).
+        The notifier only hears of writes through this store object; appends by
+        other processes, other store objects, or another program writing the same
+        storage are found by looking again, backing off from 5 ms to 250 ms
+        (:func:`poll_delay`). Return ``None`` only if every write the store can ever
+        see goes through this object (nothing else can reach its storage).
         """
-        if Capability.MULTI_PROCESS in self.capabilities:
-            return poll_delay(idle_rounds)
-        return None
+        return poll_delay(idle_rounds)
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
         """Map a driver exception to an :class:`EventStoreError` (cause is chained).

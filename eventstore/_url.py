@@ -7,9 +7,17 @@ everywhere else.
 
 from __future__ import annotations
 
-__all__ = ["StoreOptions", "StoreURL", "parse_options", "redact_text", "redact_url"]
+__all__ = [
+    "StoreOptions",
+    "StoreURL",
+    "check_url_text",
+    "parse_options",
+    "redact_text",
+    "redact_url",
+]
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
@@ -29,6 +37,12 @@ _SECRET_OPTION: Final = re.compile(
     r"(?P<name>[?&][^=&#\s]*(?:pass|pwd|secret|token|key|auth|cred)[^=&#\s]*=)[^&#\s]*",
     re.IGNORECASE,
 )
+# The same within one URL, where a value ends only at "&" or "#": a space or a
+# control character in it (a mistake the parser reports) must not end the mask.
+_SECRET_OPTION_IN_URL: Final = re.compile(
+    r"(?P<name>[?&][^=&#]*(?:pass|pwd|secret|token|key|auth|cred)[^=&#]*=)[^&#]*",
+    re.IGNORECASE,
+)
 # A secret written as `name=value`, `name: value` or `'name': 'value'` in free text,
 # as drivers put DSNs and connection settings into their messages ("host=db
 # password=..."). Only names that say they hold a secret ("max_tokens" does not); a
@@ -43,6 +57,53 @@ _SECRET_IN_TEXT: Final = re.compile(
     re.IGNORECASE,
 )
 _MASK: Final = "***"
+
+
+def _character_name(character: str) -> str:
+    name = unicodedata.name(character, "")
+    code = f"U+{ord(character):04X}"
+    return f"{character!r} ({code} {name})" if name else f"{character!r} ({code})"
+
+
+def check_url_text(url: object) -> str:
+    """``url`` if it is a str a store URL can be read from, else :class:`ConfigurationError`.
+
+    Refused: anything but a ``str`` (bytes included); leading or trailing whitespace
+    (a stray space or newline from an environment variable or a file is a mistake
+    to report, not to strip silently); control and invisible formatting characters
+    anywhere; whitespace other than a plain space anywhere; and any whitespace
+    before the path (scheme, user name, password, host, port), where it is never
+    part of a valid URL. A space in a path or query value may be written as is or
+    percent-encoded (``%20``).
+    """
+    if not isinstance(url, str):
+        raise ConfigurationError(f"store URL must be a str, got {type(url).__name__}")
+    if url != url.strip():
+        where = "leading" if url[:1].isspace() else "trailing"
+        if url[:1].isspace() and url[-1:].isspace():
+            where = "leading and trailing"
+        raise ConfigurationError(
+            f"store URL {redact_url(url)!r} has {where} whitespace; remove it where the "
+            "URL comes from (an environment variable such as EVENTSTORE_URL, a file, "
+            "a command line)"
+        )
+    for character in url:
+        if character == " ":
+            continue
+        if character.isspace() or unicodedata.category(character) in ("Cc", "Cf"):
+            raise ConfigurationError(
+                f"store URL {redact_url(url)!r} contains the character "
+                f"{_character_name(character)}; percent-encode it if it belongs there"
+            )
+    scheme = _SCHEME.match(url)
+    head = url[: scheme.end() + _first_of(url[scheme.end() :], "/?#")] if scheme else ""
+    if " " in head:
+        raise ConfigurationError(
+            f"store URL {redact_url(url)!r} contains a space before its path (in the "
+            "scheme, user name, password, host or port); percent-encode a space in a "
+            "user name or password as %20"
+        )
+    return url
 
 
 def _first_of(text: str, characters: str) -> int:
@@ -79,8 +140,8 @@ def _mask_credentials(url: str) -> str:
     return f"{head}{user}:{_MASK}@{rest[at + 1 :]}"
 
 
-def _mask_options(text: str) -> str:
-    return _SECRET_OPTION.sub(lambda m: f"{m.group('name')}{_MASK}", text)
+def _mask_options(text: str, pattern: re.Pattern[str] = _SECRET_OPTION) -> str:
+    return pattern.sub(lambda m: f"{m.group('name')}{_MASK}", text)
 
 
 def _mask_assignment(match: re.Match[str]) -> str:
@@ -95,7 +156,7 @@ def _mask_assignments(text: str) -> str:
 
 def redact_url(url: str) -> str:
     """``url`` with any password, and the value of any secret-looking option, as ``***``."""
-    return _mask_options(_mask_credentials(url))
+    return _mask_options(_mask_credentials(url), _SECRET_OPTION_IN_URL)
 
 
 def redact_text(text: str) -> str:
@@ -130,14 +191,19 @@ class StoreURL:
     def parse(cls, url: str | StoreURL) -> StoreURL:
         """Parse ``url``; raise :class:`ConfigurationError` if it is not a URL.
 
+        A URL that is not a ``str``, or holds whitespace or control characters where
+        they cannot belong, is refused as :func:`check_url_text` describes.
+
         A :class:`StoreURL` is returned as it is, so a factory may call this on
         whatever it was given (the registry hands it the URL parsed already).
         """
         if isinstance(url, StoreURL):
             return url
-        if not isinstance(url, str) or "://" not in url:
-            shown = redact_url(url) if isinstance(url, str) else type(url).__name__
-            raise ConfigurationError(f"store URL must look like 'scheme://...', got {shown!r}")
+        check_url_text(url)
+        if "://" not in url:
+            raise ConfigurationError(
+                f"store URL must look like 'scheme://...', got {redact_url(url)!r}"
+            )
         try:
             parts = urlsplit(url)
             port = parts.port

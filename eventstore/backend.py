@@ -27,8 +27,9 @@ The primitives (signatures and rules in their docstrings on :class:`EventStore`)
     cancelled ``close()``.
 ``_wait_for_append(run_id, after_seq, idle_rounds)`` / ``_poll_interval(idle_rounds)``
     Live ``subscribe``: the default waits on the store's notifier, which the base
-    class sets after each append, import and delete, and polls (:func:`poll_delay`)
-    when the backend declares ``multi_process``.
+    class sets after each append, import and delete through this store object, and
+    looks again after ``_poll_interval`` (:func:`poll_delay`, 5 to 250 ms) for
+    writes it cannot hear of.
 ``_translate_error(exc, operation)``
     Driver exceptions to :class:`~eventstore.errors.BackendError` or
     :class:`~eventstore.errors.BackendUnavailableError`.

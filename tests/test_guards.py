@@ -202,3 +202,113 @@ def test_the_depth_limit_counts_the_event_json_from_its_tag() -> None:
             assert await store.last_seq(RUN) == 1
 
     run(body())
+
+
+def test_an_import_whose_event_names_another_run_is_refused_and_stores_nothing() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as source, MemoryEventStore() as store:
+            envelopes = await source.append_batch([delta(i) for i in range(2)])
+            stray = _with(envelopes[1], event=delta(1, OTHER))
+            with pytest.raises(es.InvalidArgumentError, match=f"names run {OTHER}"):
+                await store.import_envelopes([envelopes[0], stray])
+            assert await store.last_seq(RUN) == 0
+
+    run(body())
+
+
+def test_an_unknown_event_without_a_run_id_is_kept_not_corruption() -> None:
+    # A future variant may name no run: copied in, it reads back (never an error).
+    async def body() -> None:
+        async with MemoryEventStore() as source, MemoryEventStore() as store:
+            (first,) = await source.append_batch([delta(0)])
+            heartbeat = _with(first, seq=2, event_id=es.EventId.new(), event=es.UnknownEvent(name="Heartbeat", payload={"n": 1}))
+            assert await store.import_envelopes([first, heartbeat]) == 2
+            assert await store.list_after(RUN) == [first, heartbeat]
+
+    run(body())
+
+
+@pytest.mark.parametrize("retried", [1.0, True, "1", [1]], ids=["float", "bool", "text", "list"])
+def test_a_retry_with_a_value_python_calls_equal_but_json_does_not_conflicts(retried: Any) -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            event_id = es.EventId.new()
+            stored = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments={"x": 1}))
+            await store.append(stored, event_id=event_id)
+            again = stored.model_copy(update={"call": es.ToolCall(id="c", name="t", arguments={"x": retried})})
+            with pytest.raises(es.IdempotencyConflictError):
+                await store.append(again, event_id=event_id)
+            assert await store.last_seq(RUN) == 1
+
+    run(body())
+
+
+def test_errors_raised_by_argument_checks_name_the_backend_too() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError) as caught:
+                await store.list_after(RUN, limit=0)
+            assert caught.value.backend == "memory"
+            assert str(caught.value).startswith("memory: limit must be")
+            with pytest.raises(es.InvalidArgumentError) as caught:
+                await store.append(es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=2**64)))
+            assert caught.value.backend == "memory"
+        from eventstore.errors import StoreClosedError
+
+        with pytest.raises(StoreClosedError) as closed:
+            await store.last_seq(RUN)
+        assert closed.value.backend == "memory"
+
+    run(body())
+
+
+def test_a_subscriber_finds_appends_made_through_another_store_object_by_polling() -> None:
+    # Two store objects on one storage: the notifier of one never hears of the other's
+    # appends, so the base class's default looks again (5 ms backing off to 250 ms).
+    shared: dict[es.RunId, Any] = {}
+
+    class Shared(MemoryEventStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self._runs = shared
+
+        _poll_interval = es.EventStore._poll_interval  # the default, not memory's
+
+        async def _do_close(self) -> None:
+            pass
+
+    async def body() -> None:
+        async with Shared() as reader, Shared() as writer:
+            stream = reader.subscribe(RUN)
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.02)
+            await writer.append(delta(0))
+            assert (await asyncio.wait_for(waiting, 5)).seq == 1
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    run(body())
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [
+        (-(2**63), False),
+        (-(2**63) - 1, True),
+        (1.2345678901234567e300, False),  # a float's digits are not an integer's
+        ({"12345678901234567890123": 1}, False),  # digits in a key are text
+        ([0] * 200, False),  # many values, shallow
+    ],
+    ids=["i64-min", "below-i64-min", "big-float", "digits-in-key", "wide-list"],
+)
+def test_the_integer_check_reads_tokens_not_text(value: Any, refused: bool) -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            event = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=value))
+            if refused:
+                with pytest.raises(es.InvalidArgumentError, match="integer"):
+                    await store.append(event)
+            else:
+                appended = await store.append(event)
+                assert await store.list_after(RUN) == [appended]
+
+    run(body())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -142,3 +144,122 @@ def test_non_finite_floats_are_rejected_since_json_cannot_carry_them(value: floa
 def test_unknown_event_cannot_impersonate_a_known_variant() -> None:
     with pytest.raises(ValidationError, match="known event variant"):
         es.UnknownEvent(name="RunStarted", payload={"run_id": str(RUN)})
+
+
+# ------------------------------------------------------------------ the range of times
+
+LATEST = datetime.max.replace(tzinfo=UTC)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+MINUS_FIVE = timezone(timedelta(hours=-5))
+PLUS_FIVE = timezone(timedelta(hours=5))
+
+
+@pytest.mark.parametrize(
+    ("moment", "bound"),
+    [
+        (datetime.max.replace(tzinfo=MINUS_FIVE), "less than or equal to 9999-12-31T23:59:59.999999Z"),
+        (datetime.min.replace(tzinfo=PLUS_FIVE), "greater than or equal to 0001-01-01T00:00:00Z"),
+    ],
+)
+def test_a_time_outside_years_1_to_9999_utc_is_refused_when_the_event_is_built(
+    moment: datetime, bound: str
+) -> None:
+    # Its UTC conversion overflowed (OverflowError) before the range was checked.
+    with pytest.raises(ValidationError, match=bound) as info:
+        es.TextDelta(run_id=RUN, delta="x", timestamp=moment)
+    assert "timestamp" in str(info.value)
+
+
+def test_the_extreme_times_in_range_are_kept_exactly() -> None:
+    for moment, utc in (
+        (LATEST, LATEST),
+        (EARLIEST, EARLIEST),
+        (datetime.max.replace(tzinfo=PLUS_FIVE), LATEST - timedelta(hours=5)),
+        (datetime.min.replace(tzinfo=MINUS_FIVE), EARLIEST + timedelta(hours=5)),
+    ):
+        event = es.TextDelta(run_id=RUN, delta="x", timestamp=moment)
+        assert event.timestamp == utc and event.timestamp.utcoffset() == timedelta(0)
+        assert es_events.decode_event(es_events.encode_event(event)) == event
+
+
+@pytest.mark.parametrize(
+    "stamp", ["9999-12-31T23:59:59.999999-05:00", "0001-01-01T00:00:00+05:00"]
+)
+def test_json_times_outside_the_range_are_refused_when_read(stamp: str) -> None:
+    event = f'{{"TextDelta": {{"run_id": "{RUN}", "delta": "d", "timestamp": "{stamp}"}}}}'
+    with pytest.raises(ValidationError, match="timestamp"):
+        es_events.decode_event(event)
+    good = es.TextDelta(run_id=RUN, delta="d")
+    envelope = (
+        f'{{"event_id": "{es.EventId.new()}", "seq": 1, "run_id": "{RUN}", "session_id": null, '
+        f'"event": {es_events.encode_event(good)}, "emitted_at": "{stamp}"}}'
+    )
+    with pytest.raises(ValidationError, match="emitted_at"):
+        es.EventEnvelope.model_validate_json(envelope)
+
+
+def test_an_unknown_events_time_outside_the_range_is_none_not_an_overflow() -> None:
+    for stamp in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "2026-01-01T00:00:00"):
+        assert es.UnknownEvent(name="Later", payload={"timestamp": stamp}).timestamp is None
+    event = es.UnknownEvent(name="Later", payload={"timestamp": "9999-12-31T23:59:59+05:00"})
+    assert event.timestamp == datetime(9999, 12, 31, 18, 59, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("moment", "message"),
+    [
+        (datetime.max.replace(tzinfo=MINUS_FIVE), "outside the range"),
+        (datetime.min.replace(tzinfo=PLUS_FIVE), "outside the range"),
+        (datetime(2026, 1, 1), "must be an aware datetime"),
+        ("2026-01-01", "must be an aware datetime"),
+    ],
+)
+def test_an_unvalidated_time_outside_the_range_is_refused_at_append(
+    moment: object, message: str, tmp_path: Path
+) -> None:
+    # model_construct and model_copy(update=...) skip validation; the store does not.
+    constructed = es.TextDelta.model_construct(run_id=RUN, delta="x", timestamp=moment)
+    copied = es.TextDelta(run_id=RUN, delta="x").model_copy(update={"timestamp": moment})
+    with pytest.raises(es.InvalidArgumentError, match=message):
+        es_events.encode_event(constructed)
+
+    async def append(url: str) -> None:
+        async with es.open_store(url) as store:
+            for event in (constructed, copied):
+                with pytest.raises(es.InvalidArgumentError, match=message):
+                    await store.append(event)
+                with pytest.raises(es.InvalidArgumentError, match=message):
+                    await store.append_batch([event])
+            assert await store.last_seq(RUN) == 0
+
+    for url in ("memory://", f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"):
+        asyncio.run(append(url))
+
+
+def test_the_extreme_times_are_stored_read_listed_and_summarized(tmp_path: Path) -> None:
+    # The conversions the backends make (microseconds since the epoch in SQL) and the
+    # CLI timeline's durations stay in range at both ends.
+    from eventstore._cli._timeline import digest, timeline_table
+
+    async def body(url: str) -> None:
+        run_id = es.RunId.new()
+        events: list[es.AgentEvent] = [
+            es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p",
+                          model="m", timestamp=EARLIEST),
+            es.ToolExecutionStarted(run_id=run_id, call_id="c", tool_name="t", timestamp=EARLIEST),
+            es.ToolExecutionFinished(run_id=run_id, call_id="c", tool_name="t",
+                                     result=es.Success(output=1), duration_ms=1, timestamp=LATEST),
+            es.RunCompleted(run_id=run_id, finish_reason="stop", iterations=1, timestamp=LATEST),
+        ]
+        async with es.open_store(url) as store:
+            await store.append_batch(events)
+            page = await store.list_after(run_id, 0, 10)
+            assert [e.event for e in page] == events
+            assert [e.event async for e in store.subscribe(run_id, 0, until_terminal=True)] == events
+            (info,) = [r for r in await store.list_runs() if r.run_id == run_id]
+            assert info.last_seq == 4
+        assert timeline_table([page], "run") is not None
+        assert digest(page).tool_calls[0][4] == (LATEST - EARLIEST).total_seconds()
+
+    for url in ("memory://", f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"):
+        asyncio.run(body(url))

@@ -361,3 +361,86 @@ def test_a_plugin_claiming_one_scheme_for_two_of_its_backends_is_refused() -> No
     assert "dupper" in registry.failures
     with pytest.raises(es.ConfigurationError, match="no installed backend serves dup://"):
         registry.open_store("dup://")
+
+
+# ------------------------------------------------------------------ URLs that are not text
+
+
+@pytest.mark.parametrize(("url", "kind"), [(42, "int"), (b"memory://", "bytes"), (1.5, "float")])
+def test_a_url_that_is_not_a_str_is_a_configuration_error(url: object, kind: str) -> None:
+    with pytest.raises(es.ConfigurationError, match=f"store URL must be a str, got {kind}$"):
+        es.open_store(url)  # type: ignore[arg-type]
+    with pytest.raises(es.ConfigurationError, match=f"must be a str, got {kind}"):
+        es_backend.StoreURL.parse(url)  # type: ignore[arg-type]
+    with pytest.raises(es.ConfigurationError, match=f"must be a str, got {kind}"):
+        es_backend.Registry().backend_for(url)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        (" memory://", "leading"),
+        ("memory:// ", "trailing"),
+        ("\tmemory://\n", "leading and trailing"),
+        ("sqlite+aiosqlite:////tmp/events.db\n", "trailing"),
+        ("memory://\u00a0", "trailing"),  # a no-break space pasted from a web page
+    ],
+)
+def test_leading_or_trailing_whitespace_is_refused_at_parse_time_not_stripped(
+    url: str, where: str
+) -> None:
+    for parse in (es_backend.StoreURL.parse, es.open_store):
+        with pytest.raises(es.ConfigurationError, match=f"has {where} whitespace"):
+            parse(url)
+
+
+def test_whitespace_in_eventstore_url_is_reported_as_coming_from_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EVENTSTORE_URL", "redis://u:s3cret@cache:6379/0 ")
+    expected = r"^EVENTSTORE_URL: .*trailing whitespace"
+    with pytest.raises(es.ConfigurationError, match=expected) as caught:
+        es.open_store()
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://lo\tcal:6379/0", r"'\t' (U+0009)"),
+        ("postgresql://u@h/d\nb", r"'\n' (U+000A)"),
+        ("memory://?x=\x00", r"'\x00' (U+0000)"),
+        ("redis://h/0?prefix=a\u200bb", "ZERO WIDTH SPACE"),
+        ("sqlite:///tmp/a\u00a0b.db", "NO-BREAK SPACE"),
+        ("redis://h/0?prefix=a\x7f", "U+007F"),
+    ],
+)
+def test_control_and_invisible_characters_anywhere_are_refused(url: str, shown: str) -> None:
+    with pytest.raises(es.ConfigurationError, match="contains the character") as caught:
+        es_backend.StoreURL.parse(url)
+    assert shown in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["redis://cache host:6379/0", "redis://u:pass word@cache:6379/0", "redis://cache: 6379/0"],
+)
+def test_a_space_before_the_path_is_refused_without_showing_the_password(url: str) -> None:
+    with pytest.raises(es.ConfigurationError, match="space before its path") as caught:
+        es_backend.StoreURL.parse(url)
+    assert "pass word" not in str(caught.value)
+
+
+def test_a_space_in_a_path_or_option_value_is_allowed() -> None:
+    # A file name may hold a space (written as is or as %20); only the edges are refused.
+    parsed = es_backend.StoreURL.parse("sqlite:///tmp/Application Support/events.db?a=b c")
+    assert parsed.path == "/tmp/Application Support/events.db"
+    assert es_backend.StoreURL.parse("sqlite:///tmp/a%20b.db").path == "/tmp/a b.db"
+
+
+def test_a_secret_option_value_with_whitespace_is_masked_whole() -> None:
+    url = "redis://h/0?password=s3 cr\tet&db=1"
+    assert es_backend.redact_url(url) == "redis://h/0?password=***&db=1"
+    with pytest.raises(es.ConfigurationError) as caught:
+        es_backend.StoreURL.parse(url)
+    assert "cr" not in str(caught.value) and "et&" not in str(caught.value)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Coroutine, MutableMapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -241,10 +243,14 @@ def test_unknown_paths_and_methods_get_json_errors() -> None:
         async with served() as (_, client, _app):
             missing = await client.get("/nothing/here")
             assert missing.status_code == 404
-            assert missing.json() == {"error": "Not Found"}
+            assert missing.json() == {
+                "error": "Not Found",
+                "request_id": missing.headers["X-Request-ID"],
+            }
             wrong = await client.post("/runs")
             assert wrong.status_code == 405
             assert "error" in wrong.json()
+            assert wrong.json()["request_id"] == wrong.headers["X-Request-ID"]
 
     run(body())
 
@@ -272,29 +278,48 @@ class _UnreachableStore(MemoryEventStore):
         return es.BackendUnavailableError(f"unreachable: {es_backend.redact_text(str(exc))}")
 
 
-def test_unsupported_operation_is_501() -> None:
+def test_unsupported_operation_is_501_with_a_generic_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def body() -> None:
         async with served(_NoListRunsStore()) as (_, client, _app):
             response = await client.get("/runs")
             assert response.status_code == 501
-            assert response.json() == {"error": "memory: this test store does not list runs"}
+            request_id = response.headers["X-Request-ID"]
+            assert response.json() == {
+                "error": "the store does not offer this operation",
+                "request_id": request_id,
+            }
+            (record,) = [r for r in caplog.records if request_id in r.getMessage()]
+            assert "memory: this test store does not list runs" in record.getMessage()
 
-    run(body())
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
 
 
 @pytest.mark.parametrize("path", [f"/runs/{RUN}/events", f"/runs/{RUN}/stream"])
-def test_unavailable_backend_is_503_without_credentials(path: str) -> None:
+def test_unavailable_backend_is_503_with_a_request_id_and_the_detail_only_in_the_log(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
     async def body() -> None:
         async with served(_UnreachableStore()) as (_, client, _app):
             response = await client.get(path)
             assert response.status_code == 503
-            assert "hunter2" not in response.text
-            assert response.json()["error"].startswith("memory: unreachable")
+            request_id = response.headers["X-Request-ID"]
+            assert response.json() == {"error": "the store is unavailable", "request_id": request_id}
+            # The operator finds the detail under the id the client reports.
+            (record,) = [r for r in caplog.records if request_id in r.getMessage()]
+            logged = record.getMessage()
+            assert "memory: unreachable" in logged and "503" in logged
+            assert "hunter2" not in logged
 
-    run(body())
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
 
 
-def test_corrupt_event_is_a_server_error_with_a_json_body() -> None:
+def test_corrupt_event_is_a_server_error_with_a_generic_json_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async def body() -> None:
         async with served() as (store, client, _):
             run_id = es.RunId.new()
@@ -304,14 +329,212 @@ def test_corrupt_event_is_a_server_error_with_a_json_body() -> None:
             await backdoor.corrupt(run_id, 1)
             response = await client.get(f"/runs/{run_id}/events")
             assert response.status_code == 500
-            assert "corrupt" in response.json()["error"]
+            request_id = response.headers["X-Request-ID"]
+            assert response.json() == {"error": "internal server error", "request_id": request_id}
+            (record,) = [r for r in caplog.records if request_id in r.getMessage()]
+            assert "corrupt" in record.getMessage()
+            assert "\n" not in record.getMessage()  # one line, whatever the cause quotes
 
             stream = await client.get(f"/runs/{run_id}/stream")
             frames = parse_sse(stream.text)
             assert envelope_frames(frames) == []
             failure = frames[-1]
             assert failure["event"] == "failure"
-            assert json.loads(failure["data"])["status"] == 500
+            stream_id = stream.headers["X-Request-ID"]
+            assert json.loads(failure["data"]) == {
+                "error": "internal server error",
+                "request_id": stream_id,
+                "status": 500,
+            }
+            (record,) = [r for r in caplog.records if stream_id in r.getMessage()]
+            assert "corrupt" in record.getMessage()
+
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
+
+
+# A store's own messages name where it keeps its data; clients must never read them.
+_STORE_DETAIL = "redis://db.internal:6379/7 prefix='tenant-a:'"
+
+
+class _DetailedFailureStore(MemoryEventStore):
+    """Reads fail with ``error`` (its message naming the store) while ``failing``."""
+
+    def __init__(self, error: type[es.EventStoreError]) -> None:
+        super().__init__()
+        self.error = error
+        self.failing = True
+
+    async def _list_after(
+        self, run_id: es.RunId, after_seq: int, limit: int
+    ) -> list[es.EventEnvelope]:
+        if self.failing:
+            raise self.error(f"store {_STORE_DETAIL}: read failed")
+        return await super()._list_after(run_id, after_seq, limit)
+
+    async def _list_runs(
+        self, session_id: es.SessionId | None, limit: int, after: es.RunId | None
+    ) -> list[es.RunInfo]:
+        raise self.error(f"store {_STORE_DETAIL}: read failed")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (es_errors.BackendUnavailableError, 503, "the store is unavailable"),
+        (es_errors.StoreClosedError, 503, "the store is unavailable"),
+        (es_errors.BackendError, 500, "internal server error"),
+        (es_errors.UnsupportedOperationError, 501, "the store does not offer this operation"),
+        # A misconfigured store is the server's fault, though a ValueError.
+        (es_errors.ConfigurationError, 500, "internal server error"),
+        (es_errors.EventStoreError, 500, "internal server error"),
+    ],
+)
+def test_server_side_failures_show_clients_no_store_detail(
+    error: type[es.EventStoreError], status: int, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        async with served(_DetailedFailureStore(error)) as (store, client, _app):
+            run_id = es.RunId.new()
+            await store.append(es.TextDelta(run_id=run_id, delta="x"))
+            for path in ("/runs", f"/runs/{run_id}/events"):
+                response = await client.get(path)
+                assert response.status_code == status, response.text
+                request_id = response.headers["X-Request-ID"]
+                assert response.json() == {"error": message, "request_id": request_id}
+                # The request id is random text: it may hold "6379" by chance.
+                shown = response.text.replace(request_id, "")
+                for detail in ("db.internal", "tenant-a", "6379", "memory", "read failed"):
+                    assert detail not in shown
+                (record,) = [r for r in caplog.records if request_id in r.getMessage()]
+                assert _STORE_DETAIL in record.getMessage()
+                assert path in record.getMessage()
+            # Failing after the stream's 200: the failure frame is generic too.
+            stream = await client.get(f"/runs/{run_id}/stream", headers={"Last-Event-ID": "1"})
+            assert stream.status_code == 200
+            stream_id = stream.headers["X-Request-ID"]
+            failure = parse_sse(stream.text)[-1]
+            assert failure["event"] == "failure"
+            assert json.loads(failure["data"]) == {
+                "error": message,
+                "request_id": stream_id,
+                "status": status,
+            }
+            shown = stream.text.replace(stream_id, "")
+            assert "db.internal" not in shown and "memory" not in shown
+            (record,) = [r for r in caplog.records if stream_id in r.getMessage()]
+            assert _STORE_DETAIL in record.getMessage()
+
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
+
+
+def test_a_sqlite_stores_file_path_never_reaches_a_client(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def body() -> None:
+        store = es.open_store(f"sqlite+aiosqlite:///{tmp_path / 'secret-place.db'}")
+        async with served(store) as (_, client, _app):
+            await store.close()  # every request now fails: StoreClosedError, a 503
+            response = await client.get("/runs")
+            assert response.status_code == 503
+            assert "secret-place" not in response.text and "sqlite" not in response.text
+            assert response.json()["error"] == "the store is unavailable"
+
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
+
+
+def test_client_errors_keep_their_message_without_the_backend_name() -> None:
+    class _Trimmed(MemoryEventStore):
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
+            raise es_errors.HistoryUnavailableError(
+                run_id=run_id, requested_after=after_seq, first_available=5
+            )
+
+    async def body() -> None:
+        async with served(_Trimmed()) as (_, client, _app):
+            response = await client.get(f"/runs/{RUN}/events?after_seq=1")
+            assert response.status_code == 410
+            assert response.json() == {
+                "error": f"run {RUN}: events after seq 1 were trimmed by retention; "
+                "the first available seq is 5",
+                "request_id": response.headers["X-Request-ID"],
+            }
+            bad = await client.get(f"/runs/{RUN}/events?limit=0")
+            assert bad.status_code == 400
+            assert bad.json()["error"] == "limit must be in 1..10000, got 0"
+
+    run(body())
+
+
+def test_an_unexpected_exception_is_a_generic_500_logged_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class _Buggy(MemoryEventStore):
+        # Past the store's error boundary, which would make a BackendError of it.
+        async def list_runs(self, *args: Any, **kwargs: Any) -> list[es.RunInfo]:
+            raise ValueError(f"bug near {_STORE_DETAIL}")
+
+    async def body() -> None:
+        store = _Buggy()
+        app = create_app(store)
+        async with store:
+            # The ASGI server would log the re-raised exception; the client gets a 500.
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                response = await c.get("/runs")
+        assert response.status_code == 500
+        request_id = response.headers["X-Request-ID"]
+        assert response.json() == {"error": "internal server error", "request_id": request_id}
+        (record,) = [r for r in caplog.records if request_id in r.getMessage()]
+        assert record.exc_info is not None
+
+    with caplog.at_level(logging.INFO, logger="eventstore.serve"):
+        run(body())
+
+
+def test_every_response_has_its_own_request_id() -> None:
+    async def body() -> None:
+        async with served() as (store, client, _app):
+            run_id = es.RunId.new()
+            await append_run(store, sample_events(run_id, es.SessionId.new()))
+            responses = [
+                await client.get("/runs"),
+                await client.get(f"/runs/{run_id}/events"),
+                await client.get(f"/runs/{run_id}/stream"),
+                await client.get("/"),
+                await client.get("/runs/nope/events"),
+                await client.get("/runs", headers={"Host": "evil.example"}),
+            ]
+            ids = [r.headers["X-Request-ID"] for r in responses]
+            assert all(len(i) == 32 for i in ids) and len(set(ids)) == len(ids)
+            for response in responses[4:]:
+                assert response.json()["request_id"] == response.headers["X-Request-ID"]
+            # Chosen by the server, never by the client.
+            chosen = await client.get("/runs", headers={"X-Request-ID": "forged"})
+            assert chosen.headers.get_list("X-Request-ID") != ["forged"]
+            assert len(chosen.headers.get_list("X-Request-ID")) == 1
+
+    run(body())
+
+
+def test_extreme_event_times_are_served() -> None:
+    async def body() -> None:
+        async with served() as (store, client, _app):
+            run_id = es.RunId.new()
+            latest = datetime.max.replace(tzinfo=UTC)
+            await store.append(es.TextDelta(run_id=run_id, delta="x", timestamp=latest))
+            await store.append(es.RunCancelled(run_id=run_id, timestamp=latest))
+            response = await client.get(f"/runs/{run_id}/events")
+            assert response.status_code == 200
+            assert response.json()[0]["event"]["TextDelta"]["timestamp"] == (
+                "9999-12-31T23:59:59.999999Z"
+            )
+            stream = await client.get(f"/runs/{run_id}/stream")
+            assert parse_sse(stream.text)[-1]["event"] == "end"
 
     run(body())
 
@@ -599,10 +822,46 @@ async def _status_for_host(host: str, **settings: Any) -> int:
         ("127.0.0.1.evil.example", 400),
         ("", 400),
         ("[::1", 400),
+        # Exactly a host and an optional port: nothing a URL parser would skip over.
+        ("evil.com@localhost", 400),
+        ("evil.com@localhost:8000", 400),
+        ("localhost#@evil.com", 400),
+        ("localhost?@evil.com", 400),
+        ("localhost/evil.com", 400),
+        ("localhost\\evil.com", 400),
+        ("user:pw@127.0.0.1", 400),
+        ("localhost:8000:8000", 400),
+        ("localhost:", 400),
+        ("localhost:99999", 400),
+        ("localhost:80a", 400),
+        ("local host", 400),
+        ("localhost ", 400),
+        ("-localhost", 400),
+        ("localhost..", 400),
+        ("[::1]evil.com", 400),
+        ("[::1]:80:80", 400),
+        ("[::1%25eth0]", 400),
+        ("127.0.0.1.", 200),
+        ("localhost.:8000", 200),
+        ("[0:0:0:0:0:0:0:1]:8000", 200),
+        ("127.000.000.001", 400),
+        ("2130706433", 400),
+        ("0x7f.0.0.1", 400),
     ],
 )
 def test_only_loopback_host_names_are_served_by_default(host: str, status: int) -> None:
     assert run(_status_for_host(host)) == status
+
+
+def test_host_names_are_read_strictly() -> None:
+    from eventstore.serve._hosts import host_name
+
+    assert host_name("LocalHost.:8000") == "localhost"
+    assert host_name("[0:0::1]:1") == "::1"
+    assert host_name("l\u043ecalhost") is None  # a Cyrillic o
+    assert host_name("a" * 64 + ".example") is None  # a label is at most 63 characters
+    assert host_name(".".join(["a" * 63] * 4)) is None  # a name at most 253
+    assert host_name("xn--80ak6aa92e.com") == "xn--80ak6aa92e.com"  # punycode is ASCII
 
 
 @pytest.mark.parametrize(
@@ -612,7 +871,14 @@ def test_only_loopback_host_names_are_served_by_default(host: str, status: int) 
         (["events.example.com"], "127.0.0.1:8000", 400),
         (["*.example.com"], "a.b.example.com:443", 200),
         (["*.example.com"], "example.com.evil", 400),
+        (["*.example.com"], "example.com", 400),
+        (["*.example.com"], "evil.com@a.example.com", 400),
+        (["*.example.com"], "evil.com#.example.com", 400),
         (["*"], "anything.at.all", 200),
+        (["Events.Example.COM."], "events.example.com:8000", 200),
+        (["[::1]"], "[::1]:8000", 200),
+        (["0:0::1"], "[::1]", 200),
+        (["10.1.2.3"], "10.1.2.3:8000", 200),
     ],
 )
 def test_allowed_hosts_names_exact_names_patterns_or_any(
@@ -621,9 +887,23 @@ def test_allowed_hosts_names_exact_names_patterns_or_any(
     assert run(_status_for_host(host, allowed_hosts=allowed)) == status
 
 
-@pytest.mark.parametrize("allowed", [[], [""], "localhost"])
+@pytest.mark.parametrize(
+    "allowed",
+    [
+        [],
+        [""],
+        "localhost",
+        ["evil.com@localhost"],
+        ["localhost:8000"],
+        ["my_service"],
+        ["*.1.2.3.4"],
+        ["*evil.com"],
+        ["example.*"],
+        [42],
+    ],
+)
 def test_allowed_hosts_must_be_a_non_empty_list_of_names(allowed: Any) -> None:
-    with pytest.raises(ValueError, match="allowed_hosts"):
+    with pytest.raises(es.ConfigurationError, match="allowed_hosts"):
         create_app("memory://", allowed_hosts=allowed)
 
 

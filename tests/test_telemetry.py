@@ -185,7 +185,10 @@ def test_every_operation_gets_one_client_span_with_its_attributes(telemetry: Tel
                     if envelope.seq == 3:
                         break
             assert len(await store.list_runs(session_id=SESSION, limit=5)) == 1
-            source = [moved(e, run_id=copied) for e in envelopes]
+            source = [
+                moved(e, run_id=copied, event=e.event.model_copy(update={"run_id": copied}))
+                for e in envelopes
+            ]
             # Seqs 2..3 of a new run do not follow its last seq (0): nothing imported.
             with pytest.raises(es.ConcurrencyError):
                 await store.import_envelopes(source)

@@ -25,7 +25,8 @@ from .._plugins import open_store
 from .._store import EventStore
 from ._hosts import LOOPBACK_HOSTS, HostCheck, normalize_hosts
 from ._params import parse_limit, parse_run_id, parse_seq, parse_session_id
-from ._problems import error_response
+from ._problems import error_response, unexpected_error_response
+from ._request_id import REQUEST_ID_HEADER, RequestId, request_id_of
 from ._sse import EventStreamResponse, StreamSettings, run_frames
 
 logger = logging.getLogger("eventstore.serve")
@@ -83,22 +84,35 @@ class _Endpoints:
         await self.store.last_seq(run_id)
         # During shutdown the stream ends right after its "retry:" line; a 503 would
         # make a browser's EventSource give up instead of reconnecting later.
-        frames = run_frames(self.store, run_id, after_seq or 0, self.settings, self.closing)
+        frames = run_frames(
+            self.store,
+            run_id,
+            after_seq or 0,
+            self.settings,
+            self.closing,
+            request_id=request_id_of(request.scope),
+        )
         return EventStreamResponse(frames)
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    return error_response(exc)
+    return error_response(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
+    # Starlette's own: 404 and 405, whose details ("Not Found") say nothing of the store.
     assert isinstance(exc, HTTPException)
-    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    request_id = request_id_of(request.scope)
+    headers = {**(exc.headers or {}), REQUEST_ID_HEADER: request_id}
+    return JSONResponse(
+        {"error": exc.detail, "request_id": request_id},
+        status_code=exc.status_code,
+        headers=headers,
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse({"error": "internal server error"}, status_code=500)
+    return unexpected_error_response(request, exc)
 
 
 class _StaticFiles(StaticFiles):
@@ -129,10 +143,17 @@ def create_app(
     ``retry_ms`` is the reconnect delay suggested to browsers, and
     ``max_events_per_stream`` ends each stream response after that many events so
     the client reconnects and resumes (``None``: no limit). ``allowed_hosts`` lists
-    the ``Host`` header names served (exact names, ``*.example.com`` patterns, or
-    ``*`` for any); other requests get a 400, which keeps web pages that rebind
-    their DNS name to this machine from reading the API. The default is the
-    loopback names.
+    the ``Host`` header names served (exact host names or IP addresses,
+    ``*.example.com`` patterns, or ``*`` for any; :class:`ConfigurationError` for
+    anything else); other requests, and any whose ``Host`` is not exactly a host
+    name with an optional port, get a 400, which keeps web pages that rebind their
+    DNS name to this machine from reading the API. The default is the loopback
+    names.
+
+    Every response carries an ``X-Request-ID``. Error bodies are
+    ``{"error": ..., "request_id": ...}``; for a 5xx the message is generic and
+    the detail (which names the store) goes to the ``eventstore.serve`` log under
+    that id.
 
     ``app.state.close_streams()`` ends every open stream without ``end`` (clients
     reconnect and resume later); call it when the server begins to shut down, as
@@ -179,11 +200,12 @@ def create_app(
         ],
         exception_handlers={
             EventStoreError: _store_error,
-            ValueError: _store_error,
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },
-        middleware=[Middleware(HostCheck, allowed=allowed)],
+        # RequestId first, so that every response carries X-Request-ID, the Host
+        # check's 400 included.
+        middleware=[Middleware(RequestId), Middleware(HostCheck, allowed=allowed)],
         lifespan=lifespan,
     )
     app.state.store = store

@@ -24,8 +24,7 @@ from .._envelope import EventEnvelope
 from .._errors import EventStoreError
 from .._ids import RunId
 from .._store import EventStore, terminal_seq
-from .._url import redact_text
-from ._problems import status_for
+from ._problems import error_body
 
 logger = logging.getLogger("eventstore.serve")
 
@@ -56,8 +55,14 @@ def _end_frame(last_seq: int) -> bytes:
     return f"event: end\ndata: {json.dumps({'last_seq': last_seq})}\n\n".encode()
 
 
-def _failure_frame(exc: Exception) -> bytes:
-    body = {"error": redact_text(str(exc)) or type(exc).__name__, "status": status_for(exc)}
+def _failure_frame(exc: Exception, request_id: str, run_id: RunId) -> bytes:
+    """``event: failure`` with what a plain request would have answered, and its status.
+
+    Like an error response, a 5xx failure says only what kind of failure it was;
+    its detail goes to the server log under the stream's request id.
+    """
+    status, body = error_body(exc, request_id, f"stream of run {run_id}")
+    body["status"] = status
     return f"event: failure\ndata: {json.dumps(body)}\n\n".encode()
 
 
@@ -81,13 +86,16 @@ async def run_frames(
     after_seq: int,
     settings: StreamSettings,
     closing: asyncio.Event,
+    *,
+    request_id: str,
 ) -> AsyncGenerator[bytes, None]:
     """The byte frames of a run's stream, resuming after ``after_seq``.
 
     The store is the buffer: a slow client just reads further behind through
     ``subscribe``, which never skips or repeats an envelope. When ``closing`` is
     set (the server is shutting down) the stream ends without ``end``, so the
-    client reconnects later and resumes where it was.
+    client reconnects later and resumes where it was. A failure frame carries
+    ``request_id``, the id its detail is logged under.
     """
     yield f"retry: {settings.retry_ms}\n\n".encode()
     last = after_seq
@@ -98,7 +106,7 @@ async def run_frames(
             return
         events = store.subscribe(run_id, after_seq, until_terminal=True)
     except EventStoreError as exc:
-        yield _failure_frame(exc)
+        yield _failure_frame(exc, request_id, run_id)
         return
     sent = 0
     # One pending read at a time, carried across keep-alive timeouts: cancelling a
@@ -123,7 +131,7 @@ async def run_frames(
             try:
                 envelope = task.result()
             except EventStoreError as exc:
-                yield _failure_frame(exc)
+                yield _failure_frame(exc, request_id, run_id)
                 return
             if envelope is None:
                 yield _end_frame(last)

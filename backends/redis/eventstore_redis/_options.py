@@ -95,6 +95,13 @@ class RedisOptions(StoreOptions):
     tls_check_hostname: bool = Field(
         default=True, description="rediss:// only: check the server certificate's host name."
     )
+    allow_eviction: bool = Field(
+        default=False,
+        description="Open even when the server's maxmemory-policy may evict the store's "
+        "keys (allkeys-lru and the other allkeys-* policies), which loses acknowledged "
+        "events. Off by default: such a server is refused at open; the fix is "
+        "maxmemory-policy noeviction.",
+    )
 
     @field_validator("prefix", "legacy_prefix")
     @classmethod

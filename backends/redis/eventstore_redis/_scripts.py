@@ -14,15 +14,18 @@ from __future__ import annotations
 __all__ = [
     "APPEND_ALL_STORED",
     "APPEND_CONFLICT",
+    "APPEND_DAMAGED",
     "APPEND_OK",
     "APPEND_PARTIAL",
     "APPEND_SCRIPT",
     "APPEND_TRIMMED",
     "DELETE_SCRIPT",
     "IMPORT_CONFLICT",
+    "IMPORT_DAMAGED",
     "IMPORT_ID_TAKEN",
     "IMPORT_OK",
     "IMPORT_SCRIPT",
+    "STATE_SCRIPT",
     "Script",
 ]
 
@@ -53,11 +56,38 @@ if ARGV[4] ~= '' then
 end
 """
 
+# Eviction (a maxmemory-policy such as allkeys-lru) or a stray DEL removes single keys:
+# a run has its stream, its id index and its meta hash, or none of them. Both writing
+# scripts check that before their first write, at the cost of one EXISTS, and reply
+# with what is there instead of letting XADD fail (meta gone: its seq 1 is behind the
+# stream) or write on (stream gone: a stream starting at seq last + 1; ids gone: a
+# retried append stored twice). It needs the local `meta` (HMGET of last, session).
+_DAMAGED: Final = r"""
+local function damaged()
+  return {5, meta[1] or '', redis.call('EXISTS', KEYS[1]), redis.call('EXISTS', KEYS[2]),
+    redis.call('XLEN', KEYS[1])}
+end
+if redis.call('EXISTS', KEYS[1], KEYS[2]) ~= (meta[1] and 2 or 0) then return damaged() end
+"""
+
+# The first XADD of both writing scripts, through pcall: its id is below the stream's
+# last one only when the meta's `last` is behind the stream (damage), which is
+# reported like missing keys; any other error (OOM, WRONGTYPE) is the server's. It
+# needs the locals `entry_id` and `entry`; later XADDs of the batch cannot fail so.
+_FIRST_XADD: Final = r"""
+    local added = redis.pcall('XADD', KEYS[1], entry_id, 'e', entry)
+    if type(added) == 'table' then
+      if added.err and string.find(added.err, 'smaller', 1, true) then return damaged() end
+      return added
+    end
+"""
+
 APPEND_OK: Final = 0
 APPEND_ALL_STORED: Final = 1
 APPEND_PARTIAL: Final = 2
 APPEND_CONFLICT: Final = 3
 APPEND_TRIMMED: Final = 4
+APPEND_DAMAGED: Final = 5
 
 # KEYS: log, ids, meta [, runs index]. ARGV: expected seq ('' = none), run id,
 # retention cap ('0' = none), session index prefix ('' = the client maintains the
@@ -66,7 +96,9 @@ APPEND_TRIMMED: Final = 4
 # Replies: {0, previous last seq, time s, time us, previous session or ''} on commit,
 # {1, seq, envelope JSON, ...} when every id is stored, {2, how many are} when only some
 # are, {3, actual last seq} on an expected_seq mismatch, {4, seq, first kept stream id}
-# when an id is stored but its entry was trimmed by retention.
+# when an id is stored but its entry was trimmed by retention, {5, meta last or '',
+# stream exists, id index exists, stream length} when the run's keys are damaged
+# (nothing written).
 APPEND_SCRIPT: Final = (
     r"""
 local n = (#ARGV - 4) / 3
@@ -96,6 +128,9 @@ if found > 0 then
 end
 local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
 local last = tonumber(meta[1] or '0')
+"""
+    + _DAMAGED
+    + r"""
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= last then return {3, last} end
 local before = meta[2]
 local session = before
@@ -126,9 +161,16 @@ for i = 1, n do
   if started ~= '' then session = started end
   local seq = string.format('%d', last + i)
   local sid = session and ('"' .. session .. '"') or 'null'
-  redis.call('XADD', KEYS[1], seq .. '-0', 'e',
-    '{"event_id":"' .. event_id .. '","seq":' .. seq .. head .. sid
-    .. ',"event":' .. ARGV[4 + 3 * i] .. tail)
+  local entry_id = seq .. '-0'
+  local entry = '{"event_id":"' .. event_id .. '","seq":' .. seq .. head .. sid
+    .. ',"event":' .. ARGV[4 + 3 * i] .. tail
+  if i == 1 then
+"""
+    + _FIRST_XADD
+    + r"""
+  else
+    redis.call('XADD', KEYS[1], entry_id, 'e', entry)
+  end
   redis.call('HSET', KEYS[2], event_id, seq)
 end
 local new_last = last + n
@@ -146,6 +188,7 @@ IMPORT_OK: Final = 0
 #: The same code as the append script's conflict, so both map to one error.
 IMPORT_CONFLICT: Final = APPEND_CONFLICT
 IMPORT_ID_TAKEN: Final = APPEND_PARTIAL
+IMPORT_DAMAGED: Final = APPEND_DAMAGED
 
 # Stores envelopes copied from another store verbatim (``import_envelopes``): the
 # client built each envelope's JSON with its own event id, seq, session and time, so
@@ -156,12 +199,16 @@ IMPORT_ID_TAKEN: Final = APPEND_PARTIAL
 # run's session after the import ('' = none), first envelope's emitted_at, last
 # envelope's emitted_at, then per envelope: event id, envelope JSON.
 # Replies: {0, previous session or ''} on commit, {3, actual last seq} when the run's
-# last seq is not the expected one (nothing written).
+# last seq is not the expected one, {2} when an event id is taken, {5, ...} when the
+# run's keys are damaged, as for the append script (nothing written in each case).
 IMPORT_SCRIPT: Final = (
     r"""
 local n = (#ARGV - 7) / 2
 local meta = redis.call('HMGET', KEYS[3], 'last', 'session')
 local last = tonumber(meta[1] or '0')
+"""
+    + _DAMAGED
+    + r"""
 local expected = tonumber(ARGV[1])
 if last ~= expected then return {3, last} end
 -- An event id may be stored once per run: refuse (before any write) ids that are
@@ -176,7 +223,14 @@ local before = meta[2]
 for i = 1, n do
   local seq = string.format('%d', expected + i)
   local event_id = ARGV[6 + 2 * i]
-  redis.call('XADD', KEYS[1], seq .. '-0', 'e', ARGV[7 + 2 * i])
+  local entry_id, entry = seq .. '-0', ARGV[7 + 2 * i]
+  if i == 1 then
+"""
+    + _FIRST_XADD
+    + r"""
+  else
+    redis.call('XADD', KEYS[1], entry_id, 'e', entry)
+  end
   redis.call('HSET', KEYS[2], event_id, seq)
 end
 local new_last = expected + n
@@ -196,17 +250,38 @@ return {0, before or ''}
 """
 )
 
-# KEYS: log, ids, meta [, runs index]. ARGV: run id, session index prefix ('' = the
-# client maintains the indexes). Reply: {events removed, the run's session or ''}.
+# KEYS: log, ids, meta, receipt [, runs index]. ARGV: run id, session index prefix
+# ('' = the client maintains the indexes), receipt lifetime in ms. Reply: {events
+# removed, the run's session or ''}.
+#
+# The receipt key (<prefix>{<run_id>}:deleted:<token>, a token per delete_run call)
+# keeps a delete's reply for a short while: redis-py re-sends the same EVALSHA after
+# a lost connection, and a re-sent delete whose first run did delete finds the
+# receipt and replies what the first run did, rather than 0 for a run now gone.
 DELETE_SCRIPT: Final = r"""
+local done = redis.call('GET', KEYS[4])
+if done then
+  local space = string.find(done, ' ', 1, true)
+  return {tonumber(string.sub(done, 1, space - 1)), string.sub(done, space + 1)}
+end
 local count = redis.call('XLEN', KEYS[1])
 local session = redis.call('HGET', KEYS[3], 'session')
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) > 0 then
+  redis.call('SET', KEYS[4], count .. ' ' .. (session or ''), 'PX', ARGV[3])
+end
 if ARGV[2] ~= '' then
-  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[5], ARGV[1])
   if session then redis.call('ZREM', ARGV[2] .. session, ARGV[1]) end
 end
 return {count, session or ''}
+"""
+
+# What reads need to tell a run that does not exist from a damaged one, atomically.
+# KEYS: log, ids, meta. Reply: {meta last or '', stream exists, id index exists,
+# stream length}: the shape of the writing scripts' "damaged" reply without its code.
+STATE_SCRIPT: Final = r"""
+return {redis.call('HGET', KEYS[3], 'last') or '', redis.call('EXISTS', KEYS[1]),
+  redis.call('EXISTS', KEYS[2]), redis.call('XLEN', KEYS[1])}
 """
 
 

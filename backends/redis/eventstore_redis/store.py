@@ -18,14 +18,18 @@ from __future__ import annotations
 __all__ = ["RedisEventStore"]
 
 import asyncio
+import logging
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import ResponseError
 
 from eventstore import (
     ConcurrencyError,
+    ConfigurationError,
     CorruptEventError,
     IdempotencyConflictError,
     RunId,
@@ -60,13 +64,16 @@ from ._options import KeyLayout, RedisTarget, resolve
 from ._scripts import (
     APPEND_ALL_STORED,
     APPEND_CONFLICT,
+    APPEND_DAMAGED,
     APPEND_OK,
     APPEND_PARTIAL,
     APPEND_SCRIPT,
     DELETE_SCRIPT,
     IMPORT_CONFLICT,
+    IMPORT_DAMAGED,
     IMPORT_ID_TAKEN,
     IMPORT_SCRIPT,
+    STATE_SCRIPT,
     Script,
 )
 from .plugin import CAPABILITIES
@@ -76,6 +83,16 @@ _RECENT: Final = 1024
 _APPEND: Final = Script(APPEND_SCRIPT)
 _DELETE: Final = Script(DELETE_SCRIPT)
 _IMPORT: Final = Script(IMPORT_SCRIPT)
+_STATE: Final = Script(STATE_SCRIPT)
+#: Policies that never evict a key without a TTL (the store sets none on its data).
+_SAFE_POLICIES: Final = ("noeviction", "volatile-")
+#: Why a run's keys can go missing, appended to every such CorruptEventError.
+_DAMAGE_CAUSE: Final = (
+    "evicted by the server (maxmemory-policy such as allkeys-lru) or deleted; "
+    "see 'Eviction' in the Redis backend's documentation"
+)
+
+logger = logging.getLogger("eventstore.redis")
 
 
 class RedisEventStore(RedisStoreBase):
@@ -103,6 +120,10 @@ class RedisEventStore(RedisStoreBase):
         self._batcher: ScriptBatcher | None = None
         # Every append of a run formats the same key names: kept for recent runs.
         self._recent_keys: dict[RunId, list[str]] = {}
+        # How long a delete's receipt outlives it (see DELETE_SCRIPT): longer than
+        # redis-py's retries of the call can take, at least a minute.
+        budget = (options.retries + 1) * (2 * options.socket_timeout + options.connect_timeout + 1)
+        self._receipt_ms = str(int(max(60.0, budget) * 1000))
 
     @classmethod
     def from_url(cls, url: str | StoreURL, **options: Any) -> RedisStoreBase:
@@ -127,9 +148,11 @@ class RedisEventStore(RedisStoreBase):
         self._closing = asyncio.get_running_loop().create_future()
         commands = self._clients.commands
         try:
+            await self._check_eviction_policy()
             await _APPEND.load(commands)
             await _DELETE.load(commands)
             await _IMPORT.load(commands)
+            await _STATE.load(commands)
         except BaseException:
             # The clients are connected: a failed open (e.g. an ACL user without
             # SCRIPT rights) must not leave them behind, as close() will not run.
@@ -139,6 +162,71 @@ class RedisEventStore(RedisStoreBase):
             # A cluster client pipelines per node with its own rules; there appends
             # go one call each.
             self._batcher = ScriptBatcher(commands, _APPEND)
+
+    async def _check_eviction_policy(self) -> None:
+        """Refuse a server whose ``maxmemory-policy`` may evict the store's keys.
+
+        Read from ``INFO memory`` (managed services that refuse ``CONFIG GET`` allow
+        it), on every primary of a cluster. Eviction removes single keys of a run:
+        acknowledged events are lost and the run is damaged. ``noeviction`` and the
+        ``volatile-*`` policies (which evict only keys with a TTL; the store sets
+        one only on delete receipts, see DELETE_SCRIPT) are safe. Runs once, at open.
+        """
+        commands = self._clients.commands
+        policies: dict[str, str | None] = {}
+        try:
+            if isinstance(commands, RedisCluster):
+                for node in commands.get_primaries():
+                    info = await commands.info("memory", target_nodes=node)
+                    policies[node.name] = _policy_of(info)
+            else:
+                policies[""] = _policy_of(await commands.info("memory"))
+        except ResponseError as exc:  # INFO refused: an ACL without +info, a proxy
+            logger.warning(
+                "eventstore redis: %s: could not check the server's maxmemory-policy "
+                "(INFO memory failed: %s); if it evicts keys (allkeys-lru, ...), "
+                "acknowledged events can be lost: make sure it is noeviction",
+                self.describe(),
+                exc,
+            )
+            return
+        unknown = [node for node, policy in policies.items() if policy is None]
+        if unknown:
+            logger.warning(
+                "eventstore redis: %s: could not check the server's maxmemory-policy "
+                "(INFO memory has no maxmemory_policy%s); if it evicts keys "
+                "(allkeys-lru, ...), acknowledged events can be lost: make sure it is "
+                "noeviction",
+                self.describe(),
+                f" on {', '.join(unknown)}" if unknown != [""] else "",
+            )
+        evicting = {
+            node: policy
+            for node, policy in policies.items()
+            if policy is not None and not policy.startswith(_SAFE_POLICIES)
+        }
+        if not evicting:
+            return
+        where = ", ".join(
+            f"{policy!r}" + (f" on {node}" if node else "") for node, policy in evicting.items()
+        )
+        if self.options.allow_eviction:
+            logger.warning(
+                "eventstore redis: %s: opened although the server's maxmemory-policy is "
+                "%s (allow_eviction=true): keys evicted when memory is full lose "
+                "acknowledged events, and reads and appends of a damaged run raise "
+                "CorruptEventError",
+                self.describe(),
+                where,
+            )
+            return
+        raise ConfigurationError(
+            f"redis store {self.describe()}: the server's maxmemory-policy is {where}, "
+            "which evicts keys when memory is full and would lose acknowledged events; "
+            "set maxmemory-policy noeviction on the server (CONFIG SET maxmemory-policy "
+            "noeviction, or the managed service's parameter group / configuration), "
+            "or pass allow_eviction=true to accept the risk"
+        )
 
     async def _do_close(self) -> None:
         if self._closing is not None and not self._closing.done():
@@ -209,10 +297,89 @@ class RedisEventStore(RedisStoreBase):
             raise ConcurrencyError(
                 run_id=run_id, expected_seq=expected_seq or 0, actual_seq=int(reply[1])
             )
-        # APPEND_TRIMMED: the id is known but retention removed its entry.
+        if status == APPEND_DAMAGED:
+            raise self._damage(run_id, reply[1:], writing=True) or _unexplained(run_id)
+        # APPEND_TRIMMED: the id is known but its entry is gone. Retention removes old
+        # entries only, never all of them: without it, or with an empty stream, the
+        # stream lost entries it should have.
+        seq, first = int(reply[1]), reply[2]
+        if self.options.max_events_per_run is None or first == b"0-0":
+            await self._check_keys(run_id)
+            raise CorruptEventError(
+                run_id=run_id,
+                position=f"seq {seq}",
+                reason=f"the event id is recorded at seq {seq} but the stream has no "
+                f"entry {seq}-0 ({_DAMAGE_CAUSE})",
+            )
         raise HistoryUnavailableError(
-            run_id=run_id, requested_after=int(reply[1]) - 1, first_available=seq_of(reply[2])
+            run_id=run_id, requested_after=seq - 1, first_available=seq_of(first)
         )
+
+    def _damage(
+        self, run_id: RunId, state: Sequence[Any], *, writing: bool
+    ) -> CorruptEventError | None:
+        """What is wrong with a run's keys; ``None`` when nothing is.
+
+        ``state`` is ``{meta last or '', stream exists, id index exists, stream
+        length}``: the scripts' "damaged" reply, or the state script's. A run has
+        all three keys or none. With ``writing``, all three present means the first
+        XADD failed: the meta's last seq is behind the stream.
+        """
+        raw_last, has_log, has_ids, length = state
+        keys = self.keys
+        log, ids, meta = keys.log(run_id), keys.ids(run_id), keys.meta(run_id)
+        if not raw_last:
+            present = []
+            if has_log:
+                present.append(f"its stream ({int(length)} entries)")
+            if has_ids:
+                present.append("its id index")
+            if not present:
+                return None  # no run at all
+            return CorruptEventError(
+                run_id=run_id,
+                position=f"key {meta!r}",
+                reason=f"the run's metadata is missing while {' and '.join(present)} "
+                f"still exist{'s' if len(present) == 1 else ''} ({_DAMAGE_CAUSE})",
+            )
+        last = int(raw_last)
+        missing = []
+        if not has_log:
+            missing.append((log, "its stream", "its events are lost"))
+        if not has_ids:
+            missing.append((ids, "its id index", "a retried append could be stored twice"))
+        if missing:
+            return CorruptEventError(
+                run_id=run_id,
+                position=f"key {missing[0][0]!r}",
+                reason=" and ".join(what for _, what, _ in missing)
+                + f" {'is' if len(missing) == 1 else 'are'} missing while the run's "
+                f"metadata says its last seq is {last}: "
+                + "; ".join(effect for _, _, effect in missing)
+                + f" ({_DAMAGE_CAUSE})",
+            )
+        if writing:
+            return CorruptEventError(
+                run_id=run_id,
+                position=f"key {meta!r}",
+                reason=f"the run's metadata says its last seq is {last} but its stream "
+                f"already holds a later entry ({int(length)} entries in all); "
+                f"the metadata was lost and written again ({_DAMAGE_CAUSE})",
+            )
+        return None
+
+    async def _state(self, run_id: RunId) -> list[Any]:
+        """``{meta last or '', stream exists, id index exists, stream length}``, atomically."""
+        result: list[Any] = await _STATE(self._clients.commands, self._run_keys(run_id)[:3], [])
+        return result
+
+    async def _check_keys(self, run_id: RunId) -> list[Any]:
+        """The run's state; raises ``CorruptEventError`` if its keys are damaged."""
+        state = await self._state(run_id)
+        damage = self._damage(run_id, state, writing=False)
+        if damage is not None:
+            raise damage
+        return state
 
     async def _committed(
         self, run_id: RunId, events: Sequence[PendingEvent], reply: list[Any]
@@ -264,6 +431,8 @@ class RedisEventStore(RedisStoreBase):
             )
         if reply[0] == IMPORT_ID_TAKEN:
             raise IdempotencyConflictError.copied_id_taken(run_id=run_id)
+        if reply[0] == IMPORT_DAMAGED:
+            raise self._damage(run_id, reply[1:], writing=True) or _unexplained(run_id)
         before = SessionId.parse(reply[1].decode()) if reply[1] else None
         if self._clients.cluster and (expected_seq == 0 or after != before):
             await self._index_in_cluster(run_id, expected_seq == 0, before, after)
@@ -304,6 +473,12 @@ class RedisEventStore(RedisStoreBase):
             # Ids are <seq>-0, so "<after>-1" is an exclusive start that needs no
             # client-side filtering (and works before Redis 6.2's "(" syntax).
             entries = await xrange(commands, key, f"{cursor}-1", wanted)
+            if not entries and not out:
+                # Nothing to read: a run that does not exist, one read to its end, or
+                # one whose stream was evicted (its meta says it has events). One more
+                # round trip, only for empty reads, tells them apart.
+                await self._check_keys(run_id)
+                return out
             page, cursor = self._decoder.decode(run_id, cursor, entries)
             out.extend(page)
             # Fewer envelopes than entries only when skip_corrupt dropped some: read on
@@ -312,10 +487,10 @@ class RedisEventStore(RedisStoreBase):
                 return out
 
     async def _last_seq(self, run_id: RunId) -> int:
-        before = cancel_requests()
-        value = await self._clients.commands.hget(self.keys.meta(run_id), "last")
-        deliver_swallowed_cancel(before)
-        return 0 if value is None else int(value)
+        # The meta's `last`, checked against the other keys: a run whose meta was
+        # evicted while its stream was not must not read as empty.
+        raw_last = (await self._check_keys(run_id))[0]
+        return int(raw_last) if raw_last else 0
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         closing = self._closing
@@ -381,8 +556,14 @@ class RedisEventStore(RedisStoreBase):
         return out
 
     async def _delete_run(self, run_id: RunId) -> int:
+        # A receipt key per call (same slot as the run): a re-sent delete whose reply
+        # was lost finds it and replies the first run's count (see DELETE_SCRIPT).
+        run_keys = self._run_keys(run_id)
+        receipt = f"{self.keys.prefix}{{{run_id}}}:deleted:{secrets.token_hex(8)}"
         reply = await _DELETE(
-            self._clients.commands, self._run_keys(run_id), [str(run_id), self._index_prefix]
+            self._clients.commands,
+            [*run_keys[:3], receipt, *run_keys[3:]],
+            [str(run_id), self._index_prefix, self._receipt_ms],
         )
         count, session = int(reply[0]), reply[1]
         if self._clients.cluster:
@@ -391,6 +572,23 @@ class RedisEventStore(RedisStoreBase):
             if session:
                 await commands.zrem(f"{self.keys.session_prefix}{session.decode()}", str(run_id))
         return count
+
+
+def _policy_of(info: Any) -> str | None:
+    """``maxmemory_policy`` of an ``INFO memory`` reply (parsed by redis-py), if there."""
+    policy = info.get("maxmemory_policy") if isinstance(info, dict) else None
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    return policy if isinstance(policy, str) and policy else None
+
+
+def _unexplained(run_id: RunId) -> CorruptEventError:
+    # A "damaged" reply whose state shows no damage cannot happen; report it anyway.
+    return CorruptEventError(
+        run_id=run_id,
+        position="run keys",
+        reason=f"the script found them damaged ({_DAMAGE_CAUSE})",
+    )
 
 
 def _meta_stamp(moment: datetime) -> str:

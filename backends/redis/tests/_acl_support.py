@@ -10,13 +10,14 @@ from _redis_support import command
 import eventstore
 from eventstore import RunCompleted, RunId, RunStarted, SessionId, TextDelta
 
-#: Exactly what docs/backends/redis.md lists: connection setup, the script calls, the
-#: reads, and the commands the scripts run (Redis checks those against the ACL too).
+#: Exactly what docs/backends/redis.md lists: connection setup and the eviction
+#: policy check, the script calls, the reads, and the commands the scripts run (Redis
+#: checks those against the ACL too).
 COMMANDS = (
-    "+ping +client|setname "
+    "+ping +client|setname +info "
     "+script|load +evalsha "
     "+xrange +xread +hget +hmget +zrangebylex "
-    "+time +xadd +xtrim +xlen +hset +hdel +del +zadd +zrem"
+    "+time +xadd +xtrim +xlen +hset +hdel +del +zadd +zrem +exists +get +set"
 )
 #: What a cluster client needs on top: the slot map, the command table (redis-py
 #: reads it to find the keys of a command) and ASKING (redirects during resharding).

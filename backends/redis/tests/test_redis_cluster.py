@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 from _acl_support import CLUSTER_COMMANDS, COMMANDS, PASSWORD, add_user, exercise
 from _redis_support import cli_binary, cluster, run, server_binary, unavailable
 from eventstore_contract import StoreContract
@@ -12,7 +13,7 @@ from eventstore_redis import RedisEventStore
 from redis.crc import key_slot
 
 import eventstore
-from eventstore import EventStore, RunId, RunStarted, SessionId, TextDelta
+from eventstore import ConfigurationError, EventStore, RunId, RunStarted, SessionId, TextDelta
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,29 @@ def test_without_the_cluster_rights_the_store_cannot_open(cluster_ports: list[in
     with pytest.raises(eventstore.EventStoreError) as caught:
         run(exercise(url))
     assert PASSWORD not in str(caught.value)
+
+
+def test_an_evicting_policy_on_any_primary_is_refused(cluster_ports: list[int]) -> None:
+    # This module's own cluster (never the shared server): one primary of three evicts.
+    node = redis.Redis(port=cluster_ports[2])
+    url = f"redis+cluster://127.0.0.1:{cluster_ports[0]}?prefix=evict:"
+
+    async def body() -> None:
+        async with eventstore.open_store(url) as store:
+            await store.append(TextDelta(run_id=RunId.new(), delta="x"))
+
+    try:
+        node.config_set("maxmemory-policy", "allkeys-lfu")
+        with pytest.raises(ConfigurationError) as caught:
+            run(body())
+        run(_open_allowing(url))
+    finally:
+        node.config_set("maxmemory-policy", "noeviction")
+        node.close()
+    assert f"'allkeys-lfu' on 127.0.0.1:{cluster_ports[2]}" in str(caught.value)
+    assert "noeviction" in str(caught.value)
+
+
+async def _open_allowing(url: str) -> None:
+    async with eventstore.open_store(url, allow_eviction=True) as store:
+        await store.delete_run(RunId.new())

@@ -179,7 +179,7 @@ def test_list_runs_uses_the_index_and_pages(make_store: MakeStore) -> None:
 def test_delete_run_removes_every_key_and_restarts_at_one(
     make_store: MakeStore, raw: redis.Redis, prefix: str
 ) -> None:
-    async def body() -> tuple[int, int, list[Any], int]:
+    async def body() -> tuple[int, int, list[Any], int, list[bytes]]:
         run_id, session = RunId.new(), SessionId.new()
         async with make_store() as store:
             await store.append_batch([started(run_id, session), delta(run_id), delta(run_id)])
@@ -187,11 +187,15 @@ def test_delete_run_removes_every_key_and_restarts_at_one(
             last = await store.last_seq(run_id)
             runs = await store.list_runs()
             keys = raw.keys(f"{prefix}*")  # fine in a test: one prefix, a few keys
+            # The delete's receipt (for a re-sent delete, see DELETE_SCRIPT) expires.
+            receipts = [key for key in keys if b":deleted:" in key]
+            assert all(0 < raw.pttl(key) <= 120_000 for key in receipts)
             again = await store.append(delta(run_id))
-            return removed, last, runs + keys, again.seq
+            return removed, last, runs + keys, again.seq, receipts
 
-    removed, last, leftovers, seq = run(body())
-    assert (removed, last, leftovers, seq) == (3, 0, [], 1)
+    removed, last, leftovers, seq, receipts = run(body())
+    assert len(receipts) == 1
+    assert (removed, last, leftovers, seq) == (3, 0, receipts, 1)
 
 
 def test_live_subscribe_delivers_appends_in_order(make_store: MakeStore) -> None:

@@ -79,7 +79,7 @@ def create_engine(target: SQLTarget) -> AsyncEngine:
         pool_size=1,
         max_overflow=min(opts.pool_size, 4),
         pool_pre_ping=opts.pool_pre_ping,
-        connect_args={"timeout": opts.connect_timeout_s},
+        connect_args={"timeout": opts.connect_timeout_s, "command_timeout": opts.command_timeout_s},
     )
 
 
@@ -169,10 +169,21 @@ class SQLEventStore(EventStore):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 
-    async def _close_engine(self) -> None:
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+    async def _close_engine(self, within: float | None = None) -> None:
+        """Dispose of the engine, closing its idle connections within ``within`` s.
+
+        Connections still closing then are aborted (a server that stopped answering
+        would keep a graceful close waiting).
+        """
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        try:
+            await asyncio.wait_for(engine.dispose(), within)
+        except TimeoutError:
+            # The close under way was cancelled, which aborted its connection; any
+            # other idle one is dropped without a goodbye (closed when collected).
+            await engine.dispose(close=False)
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations now; return the steps applied (none if current)."""
@@ -239,6 +250,19 @@ class SQLEventStore(EventStore):
         if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None:
             original = exc.orig
         text = redact_text(f"{type(original).__name__}: {original}")
+        if "another operation (2) is in progress" in text:
+            # asyncpg's words for a call on a connection that had received an error
+            # while idle: the server ending it (pg_terminate_backend, a shutdown).
+            text += " (the server had ended this connection while it was idle)"
+        if isinstance(original, TimeoutError) and self.dialect == "postgresql":
+            opts = self._target.options
+            text = (
+                f"{text.rstrip(': ')}: the server did not answer in time "
+                f"(connect_timeout_s={opts.connect_timeout_s:g}, "
+                f"command_timeout_s={opts.command_timeout_s:g}); the connection was "
+                "abandoned. A write may or may not have been stored: retry it with "
+                "the same event id"
+            )
         # The base class's error boundary names the backend.
         message = f"{operation} failed ({self.describe()}): {text}"
         if is_unavailable(exc) or is_unavailable(original):

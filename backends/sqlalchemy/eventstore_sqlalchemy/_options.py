@@ -66,7 +66,32 @@ class SQLOptions(StoreOptions):
         "lost while idle is replaced instead of failing the next call.",
     )
     connect_timeout_s: float = Field(
-        default=10.0, gt=0, description="PostgreSQL: timeout of one connection attempt."
+        default=10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="PostgreSQL: timeout of one connection attempt.",
+    )
+    command_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="PostgreSQL: how long one statement waits for the server's reply "
+        "before its connection is abandoned and the call fails with "
+        "BackendUnavailableError (not retried).",
+    )
+    close_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="PostgreSQL: how long close() lets accepted appends finish and "
+        "connections close gracefully before it terminates them.",
+    )
+    tcp_keepalive_s: int = Field(
+        default=15,
+        ge=0,
+        le=32_767,
+        description="PostgreSQL: TCP keepalive of the store's connections: probe a "
+        "connection silent this long, drop it after 3 unanswered probes; 0 = off.",
     )
 
 
@@ -122,4 +147,14 @@ def resolve(url: str | StoreURL, overrides: dict[str, Any], *, backend: str) -> 
                 f"{backend} store {parsed.redacted!r}: SQLite 'file:' URIs are not "
                 "supported; give a plain file path (sqlite:///events.db)"
             )
+    elif not (engine_url.database or "").strip("/"):
+        # libpq and asyncpg would connect to the database named after the user (often
+        # `postgres`, the server's maintenance database) and the store would quietly
+        # create its tables there.
+        raise ConfigurationError(
+            f"{backend} store {parsed.redacted!r}: a database name is required "
+            "(postgresql://user@host:5432/DATABASE); without one the server's default "
+            "database (the one named after the user) would be used, and the store "
+            "would create its tables there"
+        )
     return SQLTarget(parsed, engine_url, dialect, options)

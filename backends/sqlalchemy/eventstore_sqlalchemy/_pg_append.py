@@ -40,6 +40,7 @@ from eventstore import (
 from eventstore.backend import PendingEvent, Stamped, stamp
 
 from ._codec import decode_row, to_micros, type_column
+from ._pg_conn import Transaction
 from ._pg_sql import Statements
 
 #: What an append comes to: its new events, or the stored envelopes of a retry.
@@ -168,7 +169,7 @@ async def commit_group(
     else raises, with the transaction rolled back and no outcome to trust.
     """
     runs = sorted({str(job.run_id) for job in jobs})
-    async with conn.transaction(isolation="read_committed"):
+    async with Transaction(conn):
         if len(runs) == 1:
             rows = await conn.fetch(sql.lock_one, runs[0])
         else:

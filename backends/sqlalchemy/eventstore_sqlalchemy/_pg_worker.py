@@ -15,7 +15,8 @@ its ids up first and retried on a new connection, so a committed append is answe
 from storage rather than stored twice. A queued append is committed even if its
 caller stops waiting; one committed by its own caller is cancelled with it, like any
 awaited transaction. Either way its event ids make a retry safe. :meth:`stop` waits
-until every accepted append is answered.
+until every accepted append is answered. A group whose server did not answer in
+time (``command_timeout_s``) is not run again: its appends fail with the timeout.
 """
 
 from __future__ import annotations
@@ -118,6 +119,15 @@ class PostgresWorker:
         self._stopping = True
         self._refuse_waiting()
 
+    def interrupt(self) -> None:
+        """Cancel the committer tasks (the pool is gone; one may still be connecting).
+
+        Their appends fail with :class:`BackendUnavailableError` (the outcome of
+        any in flight is unknown), those still queued with ``StoreClosedError``.
+        """
+        for task in self._tasks:
+            task.cancel()
+
     # -- committers ----------------------------------------------------------------
 
     def _start_committer(self) -> None:
@@ -177,16 +187,26 @@ class PostgresWorker:
                 job.settle()
 
     async def _commit_into(self, group: list[AppendJob], final: list[AppendJob]) -> None:
+        timed_out: TimeoutError | None = None
         try:
             async with self._connection() as conn:
                 await commit_group(conn, self._sql, group)
                 final.extend(group)
             return
+        except TimeoutError as exc:
+            # The server did not answer within command_timeout_s: trying each append
+            # again would make its callers wait that long once more, each.
+            final.clear()
+            timed_out = exc
         except Exception:
             final.clear()  # rolled back, or lost with its connection: nothing is known
         # Each append again on its own, looking its ids up first (see the module
         # docstring).
         for job in group:
+            if timed_out is not None:
+                job.outcome = timed_out
+                final.append(job)
+                continue
             try:
                 await self._with_retry(self._commit_alone(job))
             except StoreClosedError:
@@ -194,6 +214,8 @@ class PostgresWorker:
                     "the store closed while this append was in flight; it may or may "
                     "not be stored: retry it with the same event id"
                 )
+            except TimeoutError as exc:
+                job.outcome = timed_out = exc
             except Exception as exc:
                 job.outcome = exc
             final.append(job)

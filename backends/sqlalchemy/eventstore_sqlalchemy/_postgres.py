@@ -14,6 +14,12 @@ no gap (a sequence would leave gaps on rollback).
 
 A connection lost mid-call is discarded and the call retried on another one with
 the same event ids, so an append whose acknowledgement was lost is stored once.
+
+Every call is bounded: connecting by ``connect_timeout_s``, each statement by
+``command_timeout_s`` (asyncpg's per-connection ``command_timeout``: a timer, no
+extra round trip), ``close()`` by ``close_timeout_s``. A connection whose call timed
+out, was cancelled or failed without an answer from the server is abandoned
+(:mod:`._pg_conn`), never waited on: a frozen server cannot hold a caller.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from eventstore.backend import ImportBatch, PendingEvent
 from ._base import SQLEventStore, is_unavailable
 from ._codec import decode_rows, to_micros, type_column
 from ._options import SQLTarget
+from ._pg_conn import Transaction, abandon, keeps_connection, set_keepalive
 from ._pg_sql import Statements
 from ._pg_worker import PostgresWorker
 
@@ -85,14 +92,19 @@ class PostgresEventStore(SQLEventStore):
         # SQLAlchemy's asyncpg dialect turns the URL into connection arguments; the
         # hot paths use them with asyncpg's own pool (see the module docstring).
         _args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
-        self._connect_kwargs = dict(kwargs)
         opts = self._target.options
+        self._connect_kwargs = {
+            **kwargs,
+            "timeout": opts.connect_timeout_s,
+            # Every call on the connection waits at most this long for the server.
+            "command_timeout": opts.command_timeout_s,
+        }
         try:
             self._pool = await asyncpg.create_pool(
                 min_size=1,
                 max_size=opts.pool_size,
-                timeout=opts.connect_timeout_s,
                 reset=_no_reset,
+                init=self._on_new_connection,
                 **self._connect_kwargs,
             )
             self._writer.start()
@@ -101,49 +113,76 @@ class PostgresEventStore(SQLEventStore):
             await self._do_close()
             raise
 
+    async def _on_new_connection(self, conn: asyncpg.Connection) -> None:
+        set_keepalive(conn, self._target.options.tcp_keepalive_s)
+
     async def _do_close(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._target.options.close_timeout_s
         try:
             # Appends already accepted finish before the pool closes: the ones being
-            # committed and the ones still queued behind them.
-            await self._writer.stop()
+            # committed and the ones still queued behind them, within close_timeout_s.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._writer.stop(), self._target.options.close_timeout_s)
         finally:
             # Runs to its end even if close() is cancelled (again).
-            await self._release_surely(self._teardown())
+            await self._release_surely(self._teardown(deadline))
 
-    async def _teardown(self) -> None:
-        # Appends are still pending here only if close() was cancelled while waiting
-        # for them: queued ones are refused, ones in flight fail once the pool is gone.
+    async def _teardown(self, deadline: float) -> None:
+        """Release everything; whatever still waits at ``deadline`` is terminated."""
+        loop = asyncio.get_running_loop()
+
+        def remaining() -> float:
+            return max(deadline - loop.time(), 0.0)
+
+        # Appends are still pending here only if close() timed out or was cancelled
+        # while waiting for them: queued ones are refused, ones in flight fail once
+        # their connections are terminated.
         self._writer.abandon()
-        # Under the lock: a listener connect in flight (a subscriber reconnecting)
-        # finishes first, and its connection is closed here instead of leaking.
-        async with self._listener_lock:
-            listener, self._listener = self._listener, None
-        if listener is not None and not listener.is_closed():
-            with contextlib.suppress(Exception):
-                await listener.close(timeout=2)
+        # A listener connect in flight (a subscriber reconnecting) sees the store
+        # closed when it finishes, and closes its connection itself.
+        listener, self._listener = self._listener, None
         pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), 5)
-            except Exception:
-                pool.terminate()
-        await self._close_engine()
+
+        async def close_listener() -> None:
+            if listener is not None and not listener.is_closed():
+                try:
+                    await asyncio.wait_for(listener.close(), remaining())
+                except Exception:
+                    abandon(listener)
+
+        async def close_pool() -> None:
+            if pool is not None:
+                try:
+                    await asyncio.wait_for(pool.close(), remaining())
+                except Exception:
+                    pool.terminate()
+            # A committer still waiting here is connecting to a server that does not
+            # answer: the pool is gone, so it is stopped too.
+            self._writer.interrupt()
+
+        # Side by side, each within the deadline: the pool may wait for appends in
+        # flight while the idle connections of the listener and the engine close.
+        await asyncio.gather(close_listener(), close_pool(), self._close_engine(remaining()))
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        if self._pool is None:
+        pool = self._pool
+        if pool is None:
             self._require_open()
             raise AssertionError("pool missing while open")
-        async with self._pool.acquire() as conn:
+        async with pool.acquire() as conn:
             try:
                 yield conn
-            except Exception as exc:
-                if is_unavailable(exc):
-                    # Closed connections are replaced by the pool instead of reused;
-                    # the idle ones probably died with this one (server restart,
-                    # network cut), so they are replaced on their next use too.
-                    conn.terminate()
-                    await self._pool.expire_connections()
+            except BaseException as exc:
+                if not keeps_connection(exc):
+                    # Cancelled, timed out, lost or in an unknown state: closed now
+                    # (so its release waits for nothing) and replaced by the pool.
+                    abandon(conn)
+                    if is_unavailable(exc):
+                        # The idle ones probably died with this one (server restart,
+                        # network cut): they are replaced on their next use too.
+                        await pool.expire_connections()
                 raise
 
     async def _with_retry(self, call: Callable[[asyncpg.Connection], Awaitable[_T]]) -> _T:
@@ -157,9 +196,10 @@ class PostgresEventStore(SQLEventStore):
                 attempt += 1
                 # A unique violation: a concurrent append stored one of these event
                 # ids after our lookup; a deadlock: two callers locked runs in
-                # different orders. Either way the retry settles it.
-                retryable = is_unavailable(exc) or isinstance(
-                    exc, (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError)
+                # different orders. Either way the retry settles it. A timeout is
+                # not retried: it has used up the time the caller was promised.
+                retryable = (is_unavailable(exc) and not isinstance(exc, TimeoutError)) or (
+                    isinstance(exc, (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError))
                 )
                 if not retryable or attempt > _RETRIES:
                     raise
@@ -236,7 +276,7 @@ class PostgresEventStore(SQLEventStore):
                 xid, result = unsure.pop()
                 if await self._committed(conn, xid):
                     return result
-            async with conn.transaction(isolation="read_committed"):
+            async with Transaction(conn):
                 xid = await conn.fetchval(self._sql.xid)
                 result = await body(conn)
                 unsure.append((xid, result))
@@ -282,11 +322,18 @@ class PostgresEventStore(SQLEventStore):
         async with self._listener_lock:
             if self._closed or self._listening():
                 return
-            conn: asyncpg.Connection = await asyncpg.connect(
-                **self._connect_kwargs, timeout=self._target.options.connect_timeout_s
-            )
-            await conn.add_listener(self._sql.channel, self._on_notify)
-            conn.add_termination_listener(self._on_listener_lost)
+            conn: asyncpg.Connection = await asyncpg.connect(**self._connect_kwargs)
+            try:
+                set_keepalive(conn, self._target.options.tcp_keepalive_s)
+                await conn.add_listener(self._sql.channel, self._on_notify)
+                conn.add_termination_listener(self._on_listener_lost)
+            except BaseException:
+                abandon(conn)
+                raise
+            if self._was_closed():
+                # close() ran meanwhile and did not see this connection.
+                abandon(conn)
+                return
             self._listener = conn
 
     def _listening(self) -> bool:

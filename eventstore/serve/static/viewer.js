@@ -23,6 +23,13 @@ function element(tag, attrs = {}, text = "") {
   return node;
 }
 
+// A server-side failure's message is generic; its request id finds the detail in
+// the server's log.
+function problemText(body, status) {
+  const text = (body && body.error) || `HTTP ${status}`;
+  return body && body.request_id ? `${text} (request ${body.request_id})` : text;
+}
+
 function showError(message) {
   const box = $("error");
   box.textContent = message || "";
@@ -44,7 +51,7 @@ function shorten(value, max = 160) {
 async function fetchJson(url) {
   const response = await fetch(url, { headers: { Accept: "application/json" } });
   const body = await response.json();
-  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  if (!response.ok) throw new Error(problemText(body, response.status));
   return body;
 }
 
@@ -334,7 +341,7 @@ function connect(runId, afterSeq) {
   });
   source.addEventListener("failure", (message) => {
     const problem = JSON.parse(message.data);
-    showError(`Stream failed: ${problem.error}`);
+    showError(`Stream failed: ${problemText(problem, problem.status)}`);
     // Only an unavailable backend is worth retrying; anything else would fail again.
     if (problem.status !== 503) {
       source.close();
