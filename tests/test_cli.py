@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -233,3 +235,47 @@ def test_check_runs_the_suite_and_returns_its_status(
     assert calls == [("redis://u:pw@localhost/0", "ci", ["-x", "-k", "append"])]
     assert "redis://u:***@localhost/0" in out
     assert ":pw@" not in out
+
+
+def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``eventstore check`` in a process of its own, from a directory whose pytest
+    configuration would break the run if the suite used it."""
+    pytest.importorskip("eventstore_contract")
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --no-such-option\n")
+    return subprocess.run(
+        [sys.executable, "-m", "eventstore._cli", "check", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+def test_check_output_is_honest(tmp_path: Path) -> None:
+    done = _check(tmp_path, "memory://", "--", "-k", "durability or no_credential")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    # Skip reasons are listed without asking for them.
+    assert "does not declare capability durable" in done.stdout
+    assert "store_url carries no password that could leak" in done.stdout
+    # No warning on every run, no made-up configuration file in the header.
+    assert "PytestAssertRewriteWarning" not in output
+    assert "warnings summary" not in output
+    assert "dev/null" not in output
+    assert re.search(r"^configfile: .*eventstore-check-[^/]+/pytest\.ini$", done.stdout, re.M)
+    # A skipped test is never "covered", and deselected tests are "not run".
+    (summary,) = [
+        line for line in done.stdout.splitlines() if line.startswith("eventstore contract [")
+    ]
+    assert (
+        "; covered: none; not covered: core rules (1 test skipped), durable (5 tests skipped); "
+        in summary
+    )
+    assert "not run (deselected, or the run stopped first): core rules (" in summary
+
+
+def test_check_passes_an_r_option_through(tmp_path: Path) -> None:
+    done = _check(tmp_path, "memory://", "--", "-k", "durability", "-rN")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SKIPPED [" not in done.stdout

@@ -10,6 +10,12 @@ Two ways to run it:
 :mod:`eventstore_contract.strategies` holds hypothesis strategies for every event
 variant and for whole runs; :mod:`eventstore_contract.stateful` the state machine
 that checks a store against a plain reference model.
+
+This module holds no asserts and imports no suite module (they are imported on
+first use), so ``eventstore check`` can import it to find :func:`run_suite` before
+pytest starts. pytest rewrites the asserts of the package's modules as it imports
+them; the package itself is imported already by then, so it opts out of assertion
+rewriting (PYTEST_DONT_REWRITE) rather than have pytest warn that it cannot.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ if TYPE_CHECKING:
     from ._runner import run_suite
     from .suite import StoreContract
 
-__version__ = "0.1.0"
+__version__: str = __import__("importlib.metadata").metadata.version("eventstore-contract-tests")
 
 # Imported on first use, not here: `eventstore check` imports this package to find
 # run_suite, and a suite module imported before pytest starts could not have its

@@ -6,6 +6,7 @@ __all__ = ["ContractBase"]
 
 import asyncio
 from collections.abc import Iterator
+from typing import Final
 
 import pytest
 
@@ -23,6 +24,10 @@ from ._harness import (
     StoreFactory,
 )
 from ._profiles import resolve_profile, suite_settings
+
+_needs_url_for_spec: Final[pytest.MarkDecorator] = getattr(pytest.mark, URL_MARKER)(
+    "the registered BackendSpec is found by URL"
+)
 
 
 class ContractBase:
@@ -57,26 +62,25 @@ class ContractBase:
         return None
 
     @pytest.fixture
-    def eventstore_backend(
-        self, request: pytest.FixtureRequest, store_url: str | None
-    ) -> BackendInfo:
+    def eventstore_backend(self, request: pytest.FixtureRequest) -> BackendInfo:
         """The backend's name and capabilities, read from an unopened store."""
-        cls = type(self)
-        from_store = _overrides(cls, "store") and not _overrides(cls, "store_factory")
-        probe: object = (
-            request.getfixturevalue("store")
-            if from_store
-            else request.getfixturevalue("store_factory")()
-        )
-        if not isinstance(probe, EventStore):
-            source = "the store fixture" if from_store else "store_factory"
-            raise pytest.UsageError(
-                f"{source} must return an eventstore.EventStore, got {type(probe).__name__}"
-            )
-        declared = frozenset(probe.capabilities)
-        if store_url is not None:
-            _check_spec_agrees(type(probe), declared, store_url)
-        return BackendInfo(probe.backend_name, declared)
+        probe = _probe(type(self), request)
+        return BackendInfo(probe.backend_name, frozenset(probe.capabilities))
+
+    # Checked once, by this test, rather than in a fixture every test uses: a
+    # mismatch is one failure naming both sets, and the rest of the suite still runs
+    # (against the class's capabilities) and is summarised.
+    @_needs_url_for_spec
+    def test_capabilities_match_the_registered_backend_spec(
+        self,
+        request: pytest.FixtureRequest,
+        store_url: str | None,
+        eventstore_env: ContractEnv,
+    ) -> None:
+        """The store class declares the capabilities its ``BackendSpec`` promises."""
+        assert store_url is not None, "eventstore_env skips this test without a store_url"
+        probe = _probe(type(self), request)
+        _check_spec_agrees(type(probe), frozenset(probe.capabilities), store_url)
 
     @pytest.fixture
     def eventstore_env(
@@ -88,17 +92,15 @@ class ContractBase:
         required: frozenset[Capability] = frozenset(
             cap for marker in request.node.iter_markers(REQUIRES_MARKER) for cap in marker.args
         )
-        missing_url = (
-            request.node.get_closest_marker(URL_MARKER) is not None
-            and request.getfixturevalue("store_url") is None
-        )
+        url_marker = request.node.get_closest_marker(URL_MARKER)
+        missing_url = url_marker is not None and request.getfixturevalue("store_url") is None
         missing_factory = (
             _overrides(type(self), "store")
             and not _overrides(type(self), "store_factory")
             and "store_factory" in request.fixturenames
         )
         record(
-            request.config,
+            request.node,
             backend=eventstore_backend.name,
             capabilities=eventstore_backend.capabilities,
             required=required,
@@ -112,10 +114,8 @@ class ContractBase:
                 f"{', '.join(missing)}"
             )
         if missing_url:
-            pytest.skip(
-                f"backend {eventstore_backend.name!r}: no store_url fixture given, "
-                "so other processes cannot open the store"
-            )
+            why = url_marker.args[0] if url_marker and url_marker.args else _NO_URL_WHY
+            pytest.skip(f"backend {eventstore_backend.name!r}: no store_url fixture given: {why}")
         if missing_factory:
             pytest.skip(
                 f"backend {eventstore_backend.name!r}: {type(self).__name__} provides a "
@@ -123,8 +123,8 @@ class ContractBase:
             )
         profile = resolve_profile(request.config.getoption("eventstore_profile", None))
         timeout = float(request.config.getoption("eventstore_timeout", None) or DEFAULT_TIMEOUT)
-        with asyncio.Runner() as runner:
-            env = ContractEnv(runner, timeout, suite_settings(profile), eventstore_backend)
+        env = ContractEnv(asyncio.Runner(), timeout, suite_settings(profile), eventstore_backend)
+        try:
             own: object = (
                 request.getfixturevalue("store") if _overrides(type(self), "store") else None
             )
@@ -138,6 +138,8 @@ class ContractBase:
                 yield env
             finally:
                 env.run(own.close())
+        finally:
+            env.close()  # under the time guard too: a task ignoring cancellation
 
     @pytest.fixture
     def store(
@@ -149,6 +151,25 @@ class ContractBase:
             yield store
         finally:
             eventstore_env.run(store.close())
+
+
+_NO_URL_WHY: Final = "other processes cannot open the store"
+
+
+def _probe(cls: type, request: pytest.FixtureRequest) -> EventStore:
+    """An unopened store of the class under test, to read its name and capabilities."""
+    from_store = _overrides(cls, "store") and not _overrides(cls, "store_factory")
+    probe: object = (
+        request.getfixturevalue("store")
+        if from_store
+        else request.getfixturevalue("store_factory")()
+    )
+    if not isinstance(probe, EventStore):
+        source = "the store fixture" if from_store else "store_factory"
+        raise pytest.UsageError(
+            f"{source} must return an eventstore.EventStore, got {type(probe).__name__}"
+        )
+    return probe
 
 
 def _overrides(cls: type, fixture: str) -> bool:
@@ -178,12 +199,18 @@ def _check_spec_agrees(cls: type[EventStore], declared: frozenset[Capability], u
     if variant and declared <= spec.capabilities:
         return
     if spec.capabilities != declared:
-        only_spec = sorted(c.value for c in spec.capabilities - declared)
-        only_class = sorted(c.value for c in declared - spec.capabilities)
+
+        def names(caps: frozenset[Capability]) -> str:
+            return "{" + ", ".join(sorted(c.value for c in caps)) + "}"
+
         pytest.fail(
             f"{cls.__name__}.capabilities and the registered BackendSpec {spec.name!r} "
-            f"disagree: only the spec declares {only_spec}, only the class {only_class}. "
-            "Declare the same set in both.",
+            f"disagree:\n  {cls.__name__}.capabilities = {names(declared)}\n"
+            f"  BackendSpec {spec.name!r} capabilities = {names(spec.capabilities)}\n"
+            f"  only the spec declares {names(spec.capabilities - declared)}, only the class "
+            f"{names(declared - spec.capabilities)}.\n"
+            "`eventstore backends` shows the spec's set and the suite tests the class's: "
+            "declare the same set in both. The other tests ran against the class's set.",
             pytrace=False,
         )
 

@@ -11,15 +11,20 @@ With ``--eventstore-url URL`` the whole suite is collected against
 
 from __future__ import annotations
 
+import inspect
+import sys
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeGuard
 
 import pytest
 
-from eventstore import EventEnvelope
+from eventstore import Capability, EventEnvelope
 from eventstore.backend import redact_url
 
-from ._coverage import COVERAGE_KEY
+from ._base import ContractBase
+from ._coverage import session_coverage
 from ._harness import DEFAULT_TIMEOUT, REQUIRES_MARKER, URL_MARKER
 from ._profiles import ENV_VAR, PROFILES, resolve_profile
 
@@ -88,19 +93,103 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [f"eventstore contract: {where}; hypothesis profile {profile}"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests a backend lists in ``expected_failures`` as strict xfail."""
+@dataclass(frozen=True)
+class _KnownFailure:
+    """An entry of a class's ``expected_failures``, and where it is written."""
+
+    name: str
+    reason: str
+    owner: str  # the class whose expected_failures lists it
+    where: str  # file:line of the entry (or of the class)
+
+
+_KNOWN_KEY: Final = pytest.StashKey[_KnownFailure]()
+
+
+def _contract_class(item: pytest.Item) -> type[ContractBase] | None:
+    cls = getattr(item, "cls", None)
+    return cls if isinstance(cls, type) and issubclass(cls, ContractBase) else None
+
+
+def _known_failure(cls: type, name: str) -> _KnownFailure | None:
+    known = getattr(cls, "expected_failures", None)
+    if not isinstance(known, Mapping) or name not in known:
+        return None
+    owner = next((k for k in cls.__mro__ if name in (vars(k).get("expected_failures") or {})), cls)
+    where = _entry_location(owner, name)
+    return _KnownFailure(name, str(known[name]), owner.__qualname__, where)
+
+
+def _entry_location(owner: type, name: str) -> str:
+    """``path:line`` of ``name`` in ``owner``'s source (the class's line if not found)."""
+    try:
+        path = inspect.getsourcefile(owner) or "?"
+        lines, first = inspect.getsourcelines(owner)
+    except (OSError, TypeError):
+        module = sys.modules.get(owner.__module__)
+        return str(getattr(module, "__file__", None) or owner.__module__)
+    for offset, line in enumerate(lines):
+        if f"'{name}'" in line or f'"{name}"' in line:
+            return f"{path}:{first + offset}"
+    return f"{path}:{first}"
+
+
+def _required(item: pytest.Item) -> frozenset[Capability]:
+    return frozenset(cap for marker in item.iter_markers(REQUIRES_MARKER) for cap in marker.args)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Note the contract tests; mark those in ``expected_failures`` as strict xfail."""
+    coverage = session_coverage(config)
     for item in items:
-        known = getattr(getattr(item, "cls", None), "expected_failures", None)
-        name = getattr(item, "originalname", item.name)
-        if known and name in known:
-            item.add_marker(pytest.mark.xfail(reason=known[name], strict=True))
+        cls = _contract_class(item)
+        if cls is None:
+            continue
+        coverage.collected(item, cls, _required(item))
+        known = _known_failure(cls, getattr(item, "originalname", item.name))
+        if known is not None:
+            item.stash[_KNOWN_KEY] = known
+            item.add_marker(pytest.mark.xfail(reason=known.reason, strict=True))
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """Deselected contract tests count as "not run" (in case -k ran before us)."""
+    for item in items:
+        cls = _contract_class(item)
+        if cls is not None:
+            session_coverage(item.config).collected(item, cls, _required(item))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Note each report for the summary; say which known failure to remove if it passed.
+
+    Outermost (``tryfirst``) so that it sees the report as the skipping plugin left
+    it (xfail, strict XPASS).
+    """
+    report = yield
+    known = item.stash.get(_KNOWN_KEY, None)
+    if (
+        known is not None
+        and report.failed
+        and isinstance(report.longrepr, str)
+        and report.longrepr.startswith("[XPASS(strict)]")
+    ):
+        report.longrepr = (
+            f"[XPASS(strict)] {known.name} passed, but {known.owner}.expected_failures "
+            f"lists it as a known failure ({known.reason!r}).\n"
+            f"Remove the entry {known.name!r} from {known.owner}.expected_failures "
+            f"({known.where}): the suite then requires it to pass."
+        )
+    session_coverage(item.config).report(report)
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line per backend: which capabilities were covered and which were not."""
-    tallies = terminalreporter.config.stash.get(COVERAGE_KEY, {})
-    for tally in tallies.values():
+    for tally in session_coverage(terminalreporter.config).tallies():
         terminalreporter.write_line(tally.summary())
 
 

@@ -22,13 +22,18 @@ def check(
     ] = None,
     pytest_args: Annotated[
         list[str] | None,
-        typer.Argument(help="Extra pytest arguments, after '--' (e.g. -- -x -k append)."),
+        typer.Argument(
+            help="Extra pytest arguments, after '--' (e.g. -- -x -k append; -- -rA to "
+            "change the short summary, which lists skip reasons by default)."
+        ),
     ] = None,
 ) -> None:
     """Run the conformance suite (eventstore-contract-tests) against URL.
 
-    Exits with pytest's status: 0 when every applicable test passed, non-zero when
-    any failed, 2 when the suite is not installed or the URL is not usable.
+    Skipped tests are listed with their reason, and a summary line says which
+    capabilities were covered, failed, skipped or not run. Exits with pytest's
+    status: 0 when every applicable test passed, non-zero when any failed, 2 when
+    the suite is not installed or the URL is not usable.
     """
     import importlib
 
