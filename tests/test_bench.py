@@ -12,6 +12,7 @@ import eventstore
 import eventstore.backend
 from eventstore import BackendError, EventEnvelope, InvalidArgumentError, RunId
 from eventstore.bench import (
+    DEFAULT_SCENARIOS,
     SCENARIOS,
     BenchReport,
     Latency,
@@ -73,7 +74,7 @@ def bench(
 
 
 def test_every_scenario_reports_positive_figures() -> None:
-    report = bench(list(SCENARIOS), baselines=[], measure_memory=False)
+    report = bench(list(DEFAULT_SCENARIOS), baselines=[], measure_memory=False)
     assert [r.scenario for r in report.results] == ["S1", "S2", "S3", "S4", "S5", "S6"]
     for result in report.results:
         assert len(result.store.seconds) == 2
@@ -159,7 +160,7 @@ def test_report_json_has_every_figure() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"scenarios": ["S7"]}, "unknown scenario"),
+        ({"scenarios": ["S9"]}, "unknown scenario"),
         ({"scenarios": []}, "unknown scenario"),
         ({"events": 0}, "events"),
         ({"repeats": 0}, "repeats"),
@@ -168,6 +169,37 @@ def test_report_json_has_every_figure() -> None:
 def test_bad_arguments_are_rejected(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
         asyncio.run(run_benchmark("memory://", **kwargs))  # type: ignore[arg-type]
+
+
+def test_s7_is_registered_but_runs_only_when_named() -> None:
+    assert list(SCENARIOS) == [*DEFAULT_SCENARIOS, "S7"]
+    assert "S7" not in DEFAULT_SCENARIOS
+
+
+def test_s7_follows_many_subscribers_and_reports_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventstore.bench import _scenarios
+
+    monkeypatch.setattr(_scenarios, "S7_RATE", 5_000.0)
+    report = asyncio.run(
+        run_benchmark("memory://", scenarios=["S7"], events=120, repeats=1, measure_memory=False)
+    )
+    assert report.errors == ()
+    result = report.result("S7")
+    # 120 subscribers (fewer than S7_SUBSCRIBERS: one per event of the round), 64
+    # writers with one event each.
+    assert result.store.events == 64
+    assert result.latency is not None
+    assert len(result.latency.samples) == 64
+    assert 0 < result.latency.p50 <= result.latency.p99 < 5
+    assert result.connections == 0
+    assert result.detail is not None
+    assert result.detail.startswith("120 subscribers, 64 writers, 64 events")
+    assert any(note.startswith("S7: 120 subscribers") for note in report.notes)
+    data = report.to_json()["results"][0]
+    assert data["connections"] == 0
+    assert "in-process" in data["connections_detail"]
 
 
 def test_baselines_come_from_the_backend_spec(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -239,3 +271,69 @@ def test_a_failing_scenario_is_reported_and_the_others_still_run() -> None:
     assert scenario == "S6"
     assert "subscription refused" in error
     assert report.to_json()["errors"] == [{"scenario": "S6", "error": error}]
+
+
+# CLI-level: how `eventstore bench` reports failures (see docs/cli.md, "Exit codes").
+
+_REFUSED = (
+    "BackendError: redis: append failed (redis://agent:***@127.0.0.1:6390/0): "
+    "NoPermissionError: this user has no permissions to run the 'evalsha' command"
+)
+
+
+def _cli_bench(
+    monkeypatch: pytest.MonkeyPatch, errors: list[tuple[str, str]] | Exception
+) -> tuple[int, str]:
+    """``eventstore bench`` with a harness that reports ``errors`` (or raises them)."""
+    from typer.testing import CliRunner
+
+    import eventstore.bench
+    from eventstore._cli import build_app
+
+    async def fake_run_benchmark(url: str, **kwargs: object) -> BenchReport:
+        if isinstance(errors, Exception):
+            raise errors
+        return BenchReport(
+            url=url, backend="memory", events=1, repeats=1, started_at="", machine={},
+            errors=tuple(errors),
+        )  # fmt: skip
+
+    monkeypatch.setattr(eventstore.bench, "run_benchmark", fake_run_benchmark)
+    result = CliRunner().invoke(
+        build_app(), ["bench", "--url", "memory://", "--events", "1"], env={"COLUMNS": "250"}
+    )
+    assert "Traceback" not in result.stdout + result.stderr
+    return result.exit_code, result.stderr
+
+
+def test_bench_cli_a_refused_right_is_one_line_naming_it_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, err = _cli_bench(monkeypatch, [("S1", _REFUSED), ("S5", _REFUSED)])
+    assert code == 2
+    (line,) = err.splitlines()
+    assert line.startswith("S1, S5 failed: BackendError: redis: append failed")
+    assert line.endswith("(the server refused EVALSHA to this user: grant +evalsha)")
+
+
+def test_bench_cli_a_store_refused_at_open_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused = BackendError(
+        "redis: open failed (redis://agent:***@h/0): NoPermissionError: "
+        "this user has no permissions to run the 'script|load' command"
+    )
+    code, err = _cli_bench(monkeypatch, refused)
+    assert code == 2
+    (line,) = err.splitlines()
+    assert line.endswith("(the server refused SCRIPT|LOAD to this user: grant +script|load)")
+
+
+def test_bench_cli_other_scenario_failures_exit_1_one_line_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, err = _cli_bench(
+        monkeypatch, [("S1", "BenchmarkError: x"), ("S5", "BenchmarkError: x"), ("S6", "y")]
+    )
+    assert code == 1
+    assert err.splitlines() == ["S1, S5 failed: BenchmarkError: x", "S6 failed: y"]

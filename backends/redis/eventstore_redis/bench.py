@@ -11,7 +11,11 @@ the store's speed as a ratio in the same run:
 * :class:`RawPipelinedXaddBaseline`: a ``MULTI`` pipeline of ``XADD``\ s with ids from
   a client-side counter (S4), and ``XRANGE`` plus ``json.loads`` (S5).
 
-Every baseline keeps its keys under its own random prefix and deletes them on close.
+Every baseline keeps its keys under the store's ``prefix`` plus ``esbench:<random>:``
+and deletes them on close by name, with ``DEL``: the benchmark needs no right beyond
+the ones docs/backends/redis.md lists for the store. A baseline that needs one more
+(``INCR``, ``MULTI``/``EXEC``) and is refused it is skipped, with
+:attr:`skip_reason <_RawBase.skip_reason>` naming the right to grant.
 """
 
 from __future__ import annotations
@@ -23,65 +27,143 @@ __all__ = [
     "baselines",
 ]
 
+import contextlib
 import json
+import logging
+import re
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import cast
+from typing import Final, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError, RedisError
 
-from eventstore import EventId, RunId
-from eventstore.backend import StoreURL
+from eventstore import BackendError, EventId, RunId
+from eventstore.backend import StoreURL, redact_text
 from eventstore.bench import RawBaseline
 
-from ._options import KeyLayout
+from ._options import KeyLayout, resolve
 from ._scripts import APPEND_SCRIPT, Script
 
+logger = logging.getLogger("eventstore.redis")
 
-def _client(url: str) -> Redis:
-    parsed = StoreURL.parse(url)
-    if parsed.scheme.endswith("+cluster"):
-        raise NotImplementedError("the raw baselines run against a standalone server")
-    return Redis.from_url(parsed.without_query)
+#: How redis-py words an ACL refusal of a command: "... to run the 'incrby' command".
+_REFUSED_COMMAND: Final = re.compile(r"run the '([^']+)' command")
+#: Keys per DEL when a baseline removes what it wrote.
+_DELETE_CHUNK: Final = 500
+
+
+def _refusal(exc: NoPermissionError) -> str:
+    """Why a baseline is skipped: what the server refused and the right that is missing."""
+    match = _REFUSED_COMMAND.search(str(exc))
+    if match is None:  # a key outside the user's key patterns, a channel...
+        return f"the server refused it to this user: {redact_text(str(exc))}"
+    command = match.group(1)
+    return f"the server refused {command.upper()} to this user (grant +{command})"
 
 
 class _RawBase:
+    """Connection, key bookkeeping and ACL refusals shared by the baselines.
+
+    The keys live under the store's own ``prefix`` (plus ``esbench:<random>:``), so a
+    user limited to that prefix may write them, and every key a baseline writes is
+    remembered by name: :meth:`close` deletes exactly those with ``DEL``, which the
+    store's documented ACL rights include (no ``SCAN``, no ``KEYS``). A command the
+    server refuses for this user (``NoPermissionError``: e.g. ``INCR`` or ``MULTI``,
+    which the store itself does not need) skips the baseline: its methods raise
+    ``NotImplementedError`` and :attr:`skip_reason` says what to grant.
+    """
+
     name = "raw redis-py"
 
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._prefix = f"esbench:{uuid.uuid4().hex[:10]}:"
+        target = resolve(url, {})
+        if target.cluster:
+            raise NotImplementedError("the raw baselines run against a standalone server")
+        self._driver_url = target.driver_url
+        self._db = target.options.db
+        self._prefix = f"{target.options.prefix}esbench:{uuid.uuid4().hex[:10]}:"
         self.keys = KeyLayout(self._prefix)
         self._redis: Redis | None = None
+        self._written: set[str] = set()
+        #: Why the baseline measures nothing (a command refused for this user), or None.
+        self.skip_reason: str | None = None
 
     @property
     def redis(self) -> Redis:
+        """The connection; ``NotImplementedError`` once a command was refused."""
+        if self.skip_reason is not None:
+            raise NotImplementedError(self.skip_reason)
         if self._redis is None:
             raise RuntimeError(f"{self.name} baseline is not open")
         return self._redis
 
+    def _writes(self, *keys: str) -> None:
+        """Remember keys about to be written, so that :meth:`close` deletes them."""
+        self._written.update(keys)
+
+    @contextlib.contextmanager
+    def _driver_errors(self, doing: str) -> Iterator[None]:
+        """A refusal skips the baseline; any other driver error is a ``BackendError``."""
+        try:
+            yield
+        except NoPermissionError as exc:
+            self.skip_reason = self.skip_reason or _refusal(exc)
+            raise NotImplementedError(self.skip_reason) from None
+        except RedisError as exc:
+            raise BackendError(
+                f"redis: baseline {self.name!r}: {doing} failed: "
+                f"{type(exc).__name__}: {redact_text(str(exc))}"
+            ) from exc
+
     async def open(self) -> None:
-        """Connect."""
-        self._redis = _client(self._url)
-        await self._redis.ping()
+        """Connect and check that the server lets this user run the baseline's commands.
+
+        A refusal does not raise: the baseline is skipped (see :attr:`skip_reason`).
+        """
+        if self._db is None:
+            self._redis = Redis.from_url(self._driver_url)
+        else:  # ?db=N: the URL path has no number (resolve checks they agree)
+            self._redis = Redis.from_url(self._driver_url, db=self._db)
+        with contextlib.suppress(NotImplementedError), self._driver_errors("opening"):
+            await self._redis.ping()
+            await self._prepare(self._redis)
+
+    async def _prepare(self, client: Redis) -> None:
+        """Load what the baseline needs and try the commands the store does not need."""
 
     async def close(self) -> None:
-        """Delete the baseline's keys and disconnect."""
+        """Delete the keys the baseline wrote, by name, and disconnect."""
         client, self._redis = self._redis, None
         if client is None:
             return
-        keys = [key async for key in client.scan_iter(match=f"{self._prefix}*", count=1000)]
-        for start in range(0, len(keys), 500):
-            await client.delete(*keys[start : start + 500])
-        await client.aclose()
+        keys = sorted(self._written)
+        try:
+            for start in range(0, len(keys), _DELETE_CHUNK):
+                await client.delete(*keys[start : start + _DELETE_CHUNK])
+                self._written.difference_update(keys[start : start + _DELETE_CHUNK])
+        except RedisError as exc:
+            # Raising here would hide the figures of every scenario: warn instead.
+            logger.warning(
+                "benchmark baseline %r could not delete its %d keys under %r: %s: %s",
+                self.name,
+                len(self._written),
+                self._prefix,
+                type(exc).__name__,
+                redact_text(str(exc)),
+            )
+        finally:
+            await client.aclose()
 
     async def read_page(self, run_id: RunId, after_seq: int, limit: int) -> int:
         """One exact XRANGE of the native layout, each entry JSON-decoded."""
         # redis-py's XRANGE as a user would call it, reply callback included.
-        entries = cast(
-            "list[tuple[bytes, dict[bytes, bytes]]]",
-            await self.redis.xrange(self.keys.log(run_id), min=f"{after_seq}-1", count=limit),
-        )
+        with self._driver_errors("XRANGE"):
+            entries = cast(
+                "list[tuple[bytes, dict[bytes, bytes]]]",
+                await self.redis.xrange(self.keys.log(run_id), min=f"{after_seq}-1", count=limit),
+            )
         for _, fields in entries:
             json.loads(fields[b"e"])
         return len(entries)
@@ -96,10 +178,9 @@ class RawScriptBaseline(_RawBase):
         super().__init__(url)
         self._script = Script(APPEND_SCRIPT)
 
-    async def open(self) -> None:
-        """Connect and load the script."""
-        await super().open()
-        await self._script.load(self.redis)
+    async def _prepare(self, client: Redis) -> None:
+        """Load the script (SCRIPT LOAD, a right the store needs too)."""
+        await self._script.load(client)
 
     async def append_one(self, run_id: RunId, event_json: str) -> None:
         """One EVALSHA for one event."""
@@ -117,7 +198,9 @@ class RawScriptBaseline(_RawBase):
             self.keys.meta(run_id),
             self.keys.runs,
         ]
-        await self._script(self.redis, keys, args)
+        self._writes(*keys)
+        with self._driver_errors("EVALSHA of the append script"):
+            await self._script(self.redis, keys, args)
 
 
 class ReferenceDesignBaseline(_RawBase):
@@ -125,20 +208,28 @@ class ReferenceDesignBaseline(_RawBase):
 
     name = "reference design (GET, INCR, XADD *)"
 
+    async def _prepare(self, client: Redis) -> None:
+        """Try INCR (redis-py sends INCRBY), which the store's ACL rights leave out."""
+        probe = f"{self._prefix}probe"
+        self._writes(probe)
+        await client.incr(probe)
+
     async def append_one(self, run_id: RunId, event_json: str) -> None:
         """Three round trips, as the reference store makes."""
         base = f"{self._prefix}run:{run_id}"
-        session = await self.redis.get(f"{base}:session")
-        seq = await self.redis.incr(f"{base}:seq")
-        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        if isinstance(session, bytes):
-            session = session.decode()
-        sid = "null" if session is None else f'"{session}"'
-        envelope = (
-            f'{{"event_id":"{EventId.new()}","seq":{seq},"run_id":"{run_id}",'
-            f'"session_id":{sid},"event":{event_json},"emitted_at":"{stamp}"}}'
-        )
-        await self.redis.xadd(base, {"data": envelope}, maxlen=10_000, approximate=True)
+        self._writes(base, f"{base}:seq")
+        with self._driver_errors("the reference design's append"):
+            session = await self.redis.get(f"{base}:session")
+            seq = await self.redis.incr(f"{base}:seq")
+            stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            if isinstance(session, bytes):
+                session = session.decode()
+            sid = "null" if session is None else f'"{session}"'
+            envelope = (
+                f'{{"event_id":"{EventId.new()}","seq":{seq},"run_id":"{run_id}",'
+                f'"session_id":{sid},"event":{event_json},"emitted_at":"{stamp}"}}'
+            )
+            await self.redis.xadd(base, {"data": envelope}, maxlen=10_000, approximate=True)
 
     async def append_many(self, run_id: RunId, events_json: list[str]) -> None:
         """The reference design has no batch append."""
@@ -158,6 +249,12 @@ class RawPipelinedXaddBaseline(_RawBase):
         super().__init__(url)
         self._last: dict[RunId, int] = {}
 
+    async def _prepare(self, client: Redis) -> None:
+        """Try MULTI/EXEC (around an XLEN), which the store's ACL rights leave out."""
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.xlen(f"{self._prefix}probe")
+            await pipe.execute()
+
     async def append_one(self, run_id: RunId, event_json: str) -> None:
         """Not a baseline for single appends: concurrent ones would race the counter."""
         raise NotImplementedError("the pipelined XADD baseline is for batches (S4)")
@@ -167,10 +264,12 @@ class RawPipelinedXaddBaseline(_RawBase):
         last = self._last.get(run_id, 0)
         self._last[run_id] = last + len(events_json)
         key = self.keys.log(run_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for offset, event_json in enumerate(events_json, 1):
-                pipe.xadd(key, {"e": event_json}, id=f"{last + offset}-0")
-            await pipe.execute()
+        self._writes(key)
+        with self._driver_errors("the pipelined XADDs"):
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for offset, event_json in enumerate(events_json, 1):
+                    pipe.xadd(key, {"e": event_json}, id=f"{last + offset}-0")
+                await pipe.execute()
 
     async def read_page(self, run_id: RunId, after_seq: int, limit: int) -> int:
         """Not a read baseline: its entries hold bare event JSON, not envelopes.

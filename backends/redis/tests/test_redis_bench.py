@@ -21,18 +21,19 @@ REFERENCE = "reference design (GET, INCR, XADD *)"
 PIPELINED = "raw pipelined XADD"
 
 
-def _baseline_keys(url: str) -> set[bytes]:
+def _baseline_keys(url: str, prefix: str) -> set[bytes]:
     client = redis.Redis.from_url(url)
     try:
-        return set(client.scan_iter(match="esbench:*", count=1000))
+        # The baselines write under the store's own prefix (within its ACL rights).
+        return set(client.scan_iter(match=f"{prefix}esbench:*", count=1000))
     finally:
         client.close()
 
 
 def test_redis_bench_compares_with_each_raw_baseline(
-    store_url: str, redis_server_url: str, tmp_path: Path
+    store_url: str, redis_server_url: str, prefix: str, tmp_path: Path
 ) -> None:
-    before = _baseline_keys(redis_server_url)
+    before = _baseline_keys(redis_server_url, prefix)
     report = tmp_path / "report.json"
     args = ["bench", "--url", store_url, "--scenarios", "S1,S4,S5", "--events", "200"]
     result = CliRunner().invoke(
@@ -50,4 +51,4 @@ def test_redis_bench_compares_with_each_raw_baseline(
         assert compared[key]["skipped"], key
     for name in (SCRIPT, REFERENCE, PIPELINED):
         assert f"vs {name}" in result.stdout
-    assert _baseline_keys(redis_server_url) <= before
+    assert _baseline_keys(redis_server_url, prefix) <= before

@@ -5,15 +5,23 @@ from __future__ import annotations
 __all__ = ["register"]
 
 import os
+import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ...bench import BenchReport
+    from ...bench import BenchReport, RawBaseline
+
+#: A driver's words for a command refused to the connected user (Redis ACLs): the
+#: refused command when it is named, else the refusal of a command a server-side
+#: script runs (Redis does not say which).
+_REFUSED_COMMAND: Final = re.compile(r"no permissions to run the '([^']+)' command")
+_REFUSED_IN_SCRIPT: Final = "can't run this command or subcommand"
 
 
 def _rate(value: float) -> str:
@@ -69,6 +77,102 @@ def report_table(report: BenchReport) -> Table:
     return table
 
 
+def refusal_hint(message: str) -> str:
+    """What to grant, for a failure the server's access control caused; else ``""``."""
+    match = _REFUSED_COMMAND.search(message)
+    if match is not None:
+        command = match.group(1)
+        return f" (the server refused {command.upper()} to this user: grant +{command})"
+    if _REFUSED_IN_SCRIPT in message:
+        return (
+            " (the server refused a command of the store's scripts to this user: grant"
+            " every right the backend's documentation lists: docs/backends/redis.md, ACL)"
+        )
+    return ""
+
+
+def failure_lines(errors: Sequence[tuple[str, str]]) -> list[str]:
+    """One line per distinct failure, naming every scenario that failed with it.
+
+    A store that refuses the user a command fails every scenario the same way; that
+    is one line ("S1, S5, S6 failed: ..."), not one per scenario.
+    """
+    from ..._url import redact_text
+
+    scenarios: dict[str, list[str]] = {}
+    for scenario, message in errors:
+        scenarios.setdefault(message, []).append(scenario)
+    return [
+        f"{', '.join(names)} failed: {redact_text(message)}{refusal_hint(message)}"
+        for message, names in scenarios.items()
+    ]
+
+
+def with_skip_reasons(report: BenchReport, baselines: Sequence[RawBaseline]) -> BenchReport:
+    """``report`` with each baseline that says why it skipped (``skip_reason``) saying so.
+
+    The harness records a baseline that raised ``NotImplementedError`` as "not
+    implemented for Sx"; a baseline refused by the server (a right the store does
+    not need, e.g. Redis ``INCR`` for the reference design) sets ``skip_reason``,
+    shown instead in the table and the JSON.
+    """
+    from dataclasses import replace
+
+    reasons: dict[str, str] = {}
+    for baseline in baselines:
+        reason = getattr(baseline, "skip_reason", None)
+        if isinstance(reason, str) and reason:
+            reasons[baseline.name] = reason
+    if not reasons:
+        return report
+    results = tuple(
+        replace(
+            result,
+            baselines=tuple(
+                replace(b, skipped=reasons[b.name])
+                if b.measurement is None and b.name in reasons
+                else b
+                for b in result.baselines
+            ),
+        )
+        for result in report.results
+    )
+    return replace(report, results=results)
+
+
+async def _run(
+    url: str | None,
+    scenarios: list[str],
+    events: int,
+    repeats: int,
+    progress: Callable[[str], None],
+) -> BenchReport:
+    """:func:`run_benchmark` with the backend's baselines loaded here, to read their reasons."""
+    from dataclasses import replace
+
+    from ..._errors import ConfigurationError
+    from ..._plugins import DEFAULT_URL, URL_ENV
+    from ...bench import load_baselines, run_benchmark
+
+    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    notes: list[str] = []
+    baselines: list[RawBaseline] = []
+    try:  # as run_benchmark does: broken baselines must not hide the store's figures
+        baselines = load_baselines(url)
+    except ConfigurationError as exc:
+        notes.append(f"raw baselines unavailable: {exc}")
+    report = await run_benchmark(
+        url,
+        scenarios=scenarios,
+        events=events,
+        repeats=repeats,
+        baselines=baselines,
+        progress=progress,
+    )
+    report = with_skip_reasons(report, baselines)
+    return replace(report, notes=(*notes, *report.notes)) if notes else report
+
+
 def _check_writable(path: Path) -> None:
     """Refuse an output file that cannot be written before minutes of benchmarking."""
     from ..._errors import InvalidArgumentError
@@ -106,16 +210,19 @@ def bench(
     baselines are measured against them in the same run (store / raw = ratio of
     events/s). The memory backend also reports stored bytes per event.
 
-    Exit status: 0 when every scenario ran, 1 when one failed (the others are
-    still reported), 2 for a bad URL, option or scenario name.
+    Exit status: 0 when every scenario ran (a baseline the server refuses to this
+    user is skipped, saying which right it lacks), 1 when one failed (the others are
+    still reported; the same failure of several scenarios is one line), 2 for a bad
+    URL, option or scenario name, a store that cannot be opened, or a command the
+    store needs that the server refuses to this user (a missing ACL right, at open or
+    in a scenario): one red line naming it, no traceback.
     """
     import json
 
     from rich.text import Text
 
-    from ..._errors import InvalidArgumentError
-    from ...bench import run_benchmark
-    from .._app import err_console, out_console, run_async
+    from ..._errors import EventStoreError, InvalidArgumentError
+    from .._app import EXIT_ERROR, err_console, fail, out_console, run_async
 
     chosen = [s.strip().upper() for s in scenarios.split(",") if s.strip()]
     status = err_console()
@@ -125,9 +232,10 @@ def bench(
     def progress(line: str) -> None:
         status.print(f"[dim]running {line}[/dim]")
 
-    report = run_async(
-        run_benchmark(url, scenarios=chosen, events=events, repeats=repeats, progress=progress)
-    )
+    try:
+        report = run_async(_run(url, chosen, events, repeats, progress))
+    except EventStoreError as exc:  # e.g. the store's open refused: say what to grant
+        fail(f"{exc}{refusal_hint(str(exc))}")
     console = out_console()
     console.print(report_table(report))
     if report.bytes_per_event is not None:
@@ -144,8 +252,11 @@ def bench(
         except OSError as exc:
             raise InvalidArgumentError(f"--json {json_file}: {exc.strerror or exc}") from None
         console.print(f"figures written to {json_file}")
-    for scenario, error in report.errors:
-        status.print(Text(f"{scenario} failed: {error}", style="bold red"), soft_wrap=True)
+    for line in failure_lines(report.errors):
+        status.print(Text(line, style="bold red"), soft_wrap=True)
+    if any(refusal_hint(message) for _, message in report.errors):
+        # A right the store needs is missing: the set-up's fault, as when open is refused.
+        raise typer.Exit(EXIT_ERROR)
     if report.errors:
         raise typer.Exit(1)
 
