@@ -1,4 +1,4 @@
-"""The benchmark harness (``eventstore bench``): scenarios S1-S6 and raw baselines.
+"""The benchmark harness (``eventstore bench``): scenarios S1-S7 and raw baselines.
 
 Figures are events per second and, where a backend provides raw-driver baselines,
 ratios against the raw driver doing the same work in the same run. Absolute
@@ -14,10 +14,13 @@ callable ``(url) -> list[RawBaseline]``. Use :func:`run_benchmark` from code::
 from __future__ import annotations
 
 __all__ = [
+    "DEFAULT_SCENARIOS",
     "SCENARIOS",
+    "ConnectionCount",
     "BaselineResult",
     "BenchReport",
     "BenchmarkError",
+    "Fleet",
     "Latency",
     "ListBaseline",
     "Measurement",
@@ -34,9 +37,10 @@ __all__ = [
 ]
 
 from ._baseline import RawBaseline
+from ._connections import ConnectionCount
 from ._inprocess import ListBaseline, inprocess_baselines
 from ._memory import memory_bytes_per_event
 from ._results import BaselineResult, BenchReport, Latency, Measurement, ScenarioResult
 from ._runner import load_baselines, run_benchmark
-from ._scenarios import SCENARIOS, BenchmarkError, Sample, Scenario
+from ._scenarios import DEFAULT_SCENARIOS, SCENARIOS, BenchmarkError, Fleet, Sample, Scenario
 from ._workload import workload_events, workload_json

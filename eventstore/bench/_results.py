@@ -49,7 +49,7 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Latency:
-    """Append-to-delivery latencies in seconds (scenario S6), with percentiles."""
+    """Append-to-delivery latencies in seconds (scenarios S6 and S7), with percentiles."""
 
     samples: tuple[float, ...]
 
@@ -121,6 +121,11 @@ class ScenarioResult:
     store: Measurement
     baselines: tuple[BaselineResult, ...] = ()
     latency: Latency | None = None
+    #: S7: connections the live subscribers opened (``None``: not counted; the
+    #: detail says how it was counted, or why not), and what the round ran.
+    connections: int | None = None
+    connections_detail: str | None = None
+    detail: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Every figure, for ``--json`` output."""
@@ -130,6 +135,9 @@ class ScenarioResult:
             "store": self.store.to_json(),
             "baselines": [b.to_json() for b in self.baselines],
             "latency": None if self.latency is None else self.latency.to_json(),
+            "connections": self.connections,
+            "connections_detail": self.connections_detail,
+            "detail": self.detail,
         }
 
 

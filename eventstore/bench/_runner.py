@@ -18,14 +18,16 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .._capabilities import Capability
 from .._errors import ConfigurationError, EventStoreError, InvalidArgumentError
 from .._plugins import DEFAULT_URL, URL_ENV, default_registry, open_store
 from .._store import EventStore
 from .._url import redact_text, redact_url
 from ._baseline import RawBaseline
+from ._connections import connection_probe
 from ._memory import memory_bytes_per_event
 from ._results import BaselineResult, BenchReport, Latency, Measurement, ScenarioResult
-from ._scenarios import SCENARIOS, BenchmarkError, Sample, Scenario
+from ._scenarios import DEFAULT_SCENARIOS, SCENARIOS, BenchmarkError, Fleet, Sample, Scenario
 
 Progress = Callable[[str], None]
 
@@ -83,9 +85,20 @@ async def _measure(
     baselines: Sequence[RawBaseline],
     events: int,
     repeats: int,
+    fleet: Fleet | None = None,
 ) -> ScenarioResult:
     warmup = max(1, min(events // 10, 1000))
-    await scenario.store_round(store, warmup)
+    store_round = scenario.store_round
+    fleet_round = scenario.fleet_round
+    if fleet_round is not None and fleet is not None:
+        chosen_fleet = fleet
+
+        async def with_fleet(_store: EventStore, count: int) -> Sample:
+            assert fleet_round is not None
+            return await fleet_round(chosen_fleet, count)
+
+        store_round = with_fleet
+    await store_round(store, warmup)
     skipped: dict[int, str] = {}
     active: list[int] = []
     baseline_round = scenario.baseline_round
@@ -107,7 +120,7 @@ async def _measure(
             if side in skipped:
                 continue
             if side == -1:
-                samples[side].append(await scenario.store_round(store, events))
+                samples[side].append(await store_round(store, events))
                 continue
             assert baseline_round is not None
             try:
@@ -130,19 +143,49 @@ async def _measure(
             ratio = store_figures.events_per_second / figures.events_per_second
             compared.append(BaselineResult(baseline.name, figures, ratio))
     latencies = [value for sample in samples[-1] for value in sample.latencies]
+    counted = [s.connections for s in samples[-1] if s.connections is not None]
+    known = [c for c in counted if c.count is not None]
+    # The most connections any timed round opened (or why none could be counted).
+    connections = max(known, key=lambda c: c.count or 0) if known else None
+    if connections is None and counted:
+        connections = counted[0]
     return ScenarioResult(
         scenario=scenario.id,
         title=scenario.title,
         store=store_figures,
         baselines=tuple(compared),
         latency=Latency.of(latencies) if latencies else None,
+        connections=None if connections is None else connections.count,
+        connections_detail=None if connections is None else connections.detail,
+        detail=samples[-1][-1].detail if samples[-1] else None,
     )
+
+
+def _count(value: int | None) -> str:
+    return "n/a" if value is None else str(value)
+
+
+async def _measure_fleet(
+    scenario: Scenario,
+    store: EventStore,
+    url: str,
+    store_factory: Callable[[], EventStore] | None,
+    events: int,
+    repeats: int,
+) -> ScenarioResult:
+    """A scenario with many subscribers: writers on a second store when it shares data."""
+    probe = connection_probe(store, url)
+    if Capability.MULTI_PROCESS not in store.capabilities:
+        return await _measure(scenario, store, (), events, repeats, Fleet(store, store, probe))
+    writers = store_factory() if store_factory is not None else open_store(url)
+    async with writers:
+        return await _measure(scenario, store, (), events, repeats, Fleet(store, writers, probe))
 
 
 async def run_benchmark(
     url: str | None = None,
     *,
-    scenarios: Sequence[str] = tuple(SCENARIOS),
+    scenarios: Sequence[str] = DEFAULT_SCENARIOS,
     events: int = 10_000,
     repeats: int = 3,
     store_factory: Callable[[], EventStore] | None = None,
@@ -155,8 +198,11 @@ async def run_benchmark(
     ``url`` defaults like :func:`eventstore.open_store` (``EVENTSTORE_URL``, then the
     embedded default). ``store_factory`` replaces ``open_store(url)`` and
     ``baselines`` replaces the backend's declared ``benchmark_baselines``, e.g. in
-    tests. ``measure_memory`` (default: only for the in-memory backend) adds
-    stored bytes per event. ``progress`` receives a line before each scenario.
+    tests. Scenarios that follow many live subscribers (S7, run only when named)
+    write through a second store object on the same URL when the backend is
+    ``multi_process``, as another process would. ``measure_memory`` (default: only
+    for the in-memory backend) adds stored bytes per event. ``progress`` receives a
+    line before each scenario.
     """
     chosen = _check_arguments(scenarios, events, repeats)
     url = url or os.environ.get(URL_ENV) or DEFAULT_URL
@@ -184,7 +230,19 @@ async def run_benchmark(
                 say(f"{scenario.id}: {scenario.title}")
                 # One misbehaving scenario must not cost the figures of the others.
                 try:
-                    results.append(await _measure(scenario, store, baselines, events, repeats))
+                    if scenario.fleet_round is None:
+                        result = await _measure(scenario, store, baselines, events, repeats)
+                    else:
+                        result = await _measure_fleet(
+                            scenario, store, url, store_factory, events, repeats
+                        )
+                    results.append(result)
+                    if result.connections_detail is not None:
+                        notes.append(
+                            f"{scenario.id}: {result.detail}; connections opened by the "
+                            f"subscribers: {_count(result.connections)} "
+                            f"({result.connections_detail})"
+                        )
                 except (BenchmarkError, EventStoreError) as exc:
                     errors.append((scenario.id, f"{type(exc).__name__}: {exc}"))
         finally:

@@ -8,6 +8,10 @@ client builds the returned envelopes from the script's reply without decoding.
 
 Read path: one ``XRANGE <log> <after>-1 + COUNT <limit>``; the ids are the seqs.
 
+Live subscribe: one shared blocking reader per store (:mod:`._reader`) follows every
+waiting subscriber's stream with one ``XREAD`` and wakes them through the store's
+notifier; a cluster store keeps one blocking ``XREAD`` per waiting subscriber.
+
 Import path (``eventstore copy``): :meth:`RedisEventStore._import` stores the envelope
 JSON the core built for each copied envelope (its ids, seq, session and time kept) with
 the import script, in one ``EVALSHA`` guarded by the expected last seq.
@@ -18,7 +22,9 @@ from __future__ import annotations
 __all__ = ["RedisEventStore"]
 
 import asyncio
+import contextlib
 import logging
+import random
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -60,7 +66,9 @@ from ._client import (
     zrangebylex,
 )
 from ._codec import EntryDecoder, seq_of
+from ._connection import lean_connection_class
 from ._options import KeyLayout, RedisTarget, resolve
+from ._reader import SharedReader
 from ._scripts import (
     APPEND_ALL_STORED,
     APPEND_CONFLICT,
@@ -118,6 +126,7 @@ class RedisEventStore(RedisStoreBase):
         self._cap = str(options.max_events_per_run or 0)
         self._closing: asyncio.Future[None] | None = None
         self._batcher: ScriptBatcher | None = None
+        self._reader: SharedReader | None = None
         # Every append of a run formats the same key names: kept for recent runs.
         self._recent_keys: dict[RunId, list[str]] = {}
         # How long a delete's receipt outlives it (see DELETE_SCRIPT): longer than
@@ -162,6 +171,21 @@ class RedisEventStore(RedisStoreBase):
             # A cluster client pipelines per node with its own rules; there appends
             # go one call each.
             self._batcher = ScriptBatcher(commands, _APPEND)
+            blocking = self._clients.blocking
+            assert isinstance(blocking, Redis)
+            # Only the entries' ids are used: leave the replies unparsed. The shared
+            # read names every followed stream: pack it in one join (see _connection).
+            blocking.set_response_callback("XREAD", _unparsed)
+            pool = blocking.connection_pool
+            pool.connection_class = lean_connection_class(pool.connection_class)
+            # XREAD cannot span cluster slots: only a single server shares one reader.
+            self._reader = SharedReader(
+                blocking=blocking,
+                commands=commands,
+                prefix=self.keys.prefix,
+                block_ms=self.options.block_ms,
+                notify=self._notifier.notify,
+            )
 
     async def _check_eviction_policy(self) -> None:
         """Refuse a server whose ``maxmemory-policy`` may evict the store's keys.
@@ -231,8 +255,13 @@ class RedisEventStore(RedisStoreBase):
     async def _do_close(self) -> None:
         if self._closing is not None and not self._closing.done():
             self._closing.set_result(None)
+        # Subscribers waiting on the shared reader wake now and find the store closed.
+        self._notifier.notify_all()
         batcher, self._batcher = self._batcher, None
+        reader, self._reader = self._reader, None
         try:
+            if reader is not None:
+                await reader.aclose(grace=self.options.socket_timeout)
             if batcher is not None:
                 # Appends in flight get one socket timeout to finish.
                 await batcher.aclose(grace=self.options.socket_timeout)
@@ -500,6 +529,34 @@ class RedisEventStore(RedisStoreBase):
             # Entries after `after_seq` may exist and have been skipped as corrupt;
             # waiting from `after_seq` would return at once, every time, for ever.
             after_seq = max(after_seq, await self._last_seq(run_id))
+            if closing.done():
+                return
+        reader = self._reader
+        if reader is None:
+            await self._wait_alone(run_id, after_seq, idle_rounds, closing)
+            return
+        # Listen first: the reader (another process's append) and this store's own
+        # appends, imports and deletes (the base class) both notify.
+        woken = self._notifier.listen(run_id)
+        follow = reader.follow(run_id, self.keys.log(run_id), after_seq)
+        try:
+            # At the latest after block_ms the subscriber looks again, as a blocking
+            # read per subscriber did: that is when another process's delete_run
+            # (which adds no entry) is noticed. Spread over the second half of
+            # block_ms: subscribers woken together must not all re-read together.
+            patience = self.options.block_ms / 1000 * (0.5 + random.random() / 2)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(patience):
+                    await woken.wait()
+        finally:
+            reader.unfollow(follow)
+        if follow.error is not None:
+            raise follow.error
+
+    async def _wait_alone(
+        self, run_id: RunId, after_seq: int, idle_rounds: int, closing: asyncio.Future[None]
+    ) -> None:
+        """A blocking ``XREAD`` of this subscriber's stream alone (Redis Cluster)."""
         read = asyncio.ensure_future(
             self._clients.blocking.xread(
                 {self.keys.log(run_id): f"{after_seq}-0"}, count=1, block=self.options.block_ms
@@ -517,6 +574,20 @@ class RedisEventStore(RedisStoreBase):
             # retries decide whether the server is really gone. Back off meanwhile so
             # a failing blocking connection does not turn into a busy loop.
             await asyncio.sleep(poll_delay(idle_rounds))
+
+    def open_connections(self) -> dict[str, int]:
+        """The connections this store holds open now, by client (``eventstore bench`` S7).
+
+        ``blocking`` are those of live subscriptions (one per reader shard on a single
+        server, whatever the number of subscribers), ``commands`` the command pool's.
+        """
+        clients = self._clients_or_none
+        if clients is None:
+            return {}
+        return {
+            "commands": _connected(clients.commands),
+            "blocking": _connected(clients.blocking),
+        }
 
     # -- runs --------------------------------------------------------------------
 
@@ -572,6 +643,29 @@ class RedisEventStore(RedisStoreBase):
             if session:
                 await commands.zrem(f"{self.keys.session_prefix}{session.decode()}", str(run_id))
         return count
+
+
+def _connected(client: Any) -> int:
+    """Connected connections of a standalone client's pool (a cluster's: of every node)."""
+    pools = []
+    pool = getattr(client, "connection_pool", None)
+    if pool is not None:
+        pools.append(pool)
+    else:
+        for node in getattr(client, "get_nodes", list)():
+            # redis-py's cluster nodes keep their own connection lists.
+            pools.append(node)
+    count = 0
+    for pool in pools:
+        held = list(getattr(pool, "_available_connections", ())) + list(
+            getattr(pool, "_in_use_connections", ()) or getattr(pool, "_connections", ())
+        )
+        count += sum(1 for connection in held if getattr(connection, "is_connected", False))
+    return count
+
+
+def _unparsed(response: Any, **_: Any) -> Any:
+    return response
 
 
 def _policy_of(info: Any) -> str | None:
