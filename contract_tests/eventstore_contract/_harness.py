@@ -13,10 +13,8 @@ __all__ = [
     "ContractEnv",
     "DEFAULT_TIMEOUT",
     "CANCEL_IGNORED",
-    "CancellationIgnored",
-    "GuardInterrupt",
-    "LoopStalled",
     "NEVER_YIELDED",
+    "STALL_EXIT_STATUS",
     "REQUIRES_MARKER",
     "URL_MARKER",
     "StoreFactory",
@@ -27,15 +25,15 @@ __all__ = [
 ]
 
 import asyncio
-import contextlib
-import ctypes
+import faulthandler
 import functools
 import inspect
+import os
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import pytest
 from hypothesis import settings
@@ -102,12 +100,8 @@ class ContractEnv:
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
         """Run ``coro`` on this test's loop, failing it if it outlives the time guard."""
-        try:
-            with _Watchdog(self.timeout, self.runner.get_loop()):
-                return self.runner.run(_guarded(coro, self.timeout))
-        except GuardInterrupt as exc:
-            # Raised by the watchdog outside the test's coroutine: in the loop itself.
-            pytest.fail(hang_message(self.timeout, [exc.note]), pytrace=False)
+        with _Watchdog(self.timeout, self.runner.get_loop()):
+            return self.runner.run(_guarded(coro, self.timeout))
 
     def close(self) -> None:
         """Close the test's loop (cancelling its tasks), under the time guard too."""
@@ -115,16 +109,8 @@ class ContractEnv:
             loop = self.runner.get_loop()
         except RuntimeError:  # closed already
             return
-        try:
-            with _Watchdog(self.timeout, loop):
-                self.runner.close()
-        except GuardInterrupt:
-            # Runner.close closes the loop in a ``finally``, so it is closed now.
-            pytest.fail(
-                f"closing the test's event loop did not finish within {self.timeout:g}s: "
-                "a task ignored its cancellation, or kept running without suspending",
-                pytrace=False,
-            )
+        with _Watchdog(self.timeout, loop):
+            self.runner.close()
 
 
 def hang_message(seconds: float, notes: list[str]) -> str:
@@ -137,17 +123,18 @@ def hang_message(seconds: float, notes: list[str]) -> str:
     )
 
 
-#: The note of a hang whose event loop stopped turning (the watchdog interrupted it).
+#: Why the watchdog ended the run: the event loop stopped turning.
 NEVER_YIELDED: Final = (
     "the event loop never turned: a coroutine kept running without suspending (for "
-    "example a read loop whose awaits never block, getting data forever), so the "
-    "suite interrupted it from a watchdog thread"
+    "example a read loop whose awaits never block, getting data forever)"
 )
-#: The note of a hang that went on although the loop turned (cancellation ignored).
+#: Why the watchdog ended the run: the test outlived its cancellation.
 CANCEL_IGNORED: Final = (
     "the test went on after it was cancelled at the deadline (a task caught its "
-    "cancellation and carried on), so the suite interrupted it from a watchdog thread"
+    "cancellation and carried on)"
 )
+#: The exit status of a run the watchdog ended (EX_SOFTWARE).
+STALL_EXIT_STATUS: Final = 70
 
 
 async def _guarded(coro: Coroutine[Any, Any, _T], seconds: float) -> _T:
@@ -159,77 +146,42 @@ async def _guarded(coro: Coroutine[Any, Any, _T], seconds: float) -> _T:
             # A hang is how many subscribe and concurrency bugs show up; name it as
             # one instead of leaving the suite to block forever.
             pytest.fail(hang_message(seconds, notes))
-        except GuardInterrupt as exc:
-            pytest.fail(hang_message(seconds, [*notes, exc.note]))
 
 
-class GuardInterrupt(BaseException):
-    """Raised by the watchdog in the thread of a test that outlived its time guard.
-
-    A ``BaseException`` (like ``CancelledError``) so that a backend's ``except
-    Exception`` does not swallow it.
-    """
-
-    note: ClassVar[str] = NEVER_YIELDED
+def _original_stderr() -> int:
+    # The plugin is imported before pytest starts capturing: keep the real stderr.
+    try:
+        return os.dup(2)
+    except OSError:
+        return 2
 
 
-class LoopStalled(GuardInterrupt):
-    """The event loop did not turn: ``asyncio.timeout`` could not fire."""
-
-
-class CancellationIgnored(GuardInterrupt):
-    """The loop turned, but the test did not end when the timeout cancelled it."""
-
-    note: ClassVar[str] = CANCEL_IGNORED
-
-
-def _raise_in(thread_id: int, exc: type[BaseException] | None) -> bool:
-    """Raise ``exc`` in thread ``thread_id`` at its next bytecode (``None`` cancels it).
-
-    CPython's ``PyThreadState_SetAsyncExc``: the exception is raised between two
-    bytecodes of that thread, so it reaches a loop that never awaits anything that
-    suspends, where a cancellation (delivered only when the coroutine suspends) and
-    ``asyncio.timeout`` (a callback of the very loop that is stuck) cannot.
-    """
-    api = getattr(ctypes, "pythonapi", None)
-    if api is None:  # not CPython: only the asyncio-level guard applies
-        return False
-    done = api.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exc) if exc is not None else None
-    )
-    return bool(done == 1)
+_STDERR: Final = _original_stderr()
 
 
 class _Watchdog:
-    """Interrupts the calling thread if it is still inside the block after the deadline.
+    """Ends the run if a test outlives its time guard and asyncio cannot stop it.
 
     The asyncio-level guard (``asyncio.timeout`` in :func:`_guarded`) fires first and
     gives the better message (what a subscription had delivered), but only if the
     loop turns. After the deadline this thread checks that it does (a callback
-    posted to the loop must run within a grace period):
+    posted to the loop must run within a grace period). If it does not, or if the
+    test goes on for ten more grace periods although the loop turns (it caught its
+    cancellation), the run cannot end by itself: the watchdog writes which test hung
+    and why, with every thread's stack, to stderr and ends the process with
+    :data:`STALL_EXIT_STATUS`. The suite then fails; it never hangs.
 
-    - if it does not, it raises :class:`LoopStalled` in the thread running the loop,
-      at once: a coroutine that never suspends fails a grace period after its
-      deadline instead of hanging the run;
-    - if it does, the timeout has its chance; should the test still go on for ten
-      more grace periods (it caught its cancellation), :class:`CancellationIgnored`.
-
-    It fires again every grace period until the block ends (for code that catches
-    and carries on). It cannot interrupt a thread blocked inside one C call (a
-    synchronous socket read with no timeout, say): the exception is raised when
-    that call returns. Without ``ctypes.pythonapi`` (not CPython) it does nothing.
+    Nothing is injected into the test's thread: an exception raised there from
+    outside could land anywhere, pytest's own reporting included.
     """
 
     _PATIENCE: Final = 10
 
     def __init__(self, seconds: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self._target = threading.get_ident()
         self._loop = loop
-        self._fired = False
         self._deadline = seconds
         self._grace = min(1.0, max(0.05, seconds / 10))
         self._done = threading.Event()
-        self._lock = threading.Lock()
         self._thread = threading.Thread(
             target=self._watch, name="eventstore-contract-time-guard", daemon=True
         )
@@ -244,41 +196,22 @@ class _Watchdog:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # A GuardInterrupt may arrive while this runs (the deadline passed as the
-        # block ended): finish anyway, so none is raised after the block. Once
-        # ``_done`` is set under the lock the watchdog fires no more, and cancelling
-        # the pending one leaves none behind.
-        while True:
-            try:
-                with self._lock:
-                    self._done.set()
-                    if self._fired:
-                        _raise_in(self._target, None)
-                break
-            except GuardInterrupt:
-                continue
+        self._done.set()
         self._thread.join()
 
     def _watch(self) -> None:
         if self._done.wait(self._deadline):
             return
         patience = self._PATIENCE
-        while True:
+        while not self._done.is_set():
             turning = self._loop_turns()
             if self._done.is_set():
                 return
-            if turning and patience > 0:
-                patience -= 1
-                if self._done.wait(self._grace):
-                    return
-                continue
-            with self._lock:
-                if self._done.is_set():
-                    return
-                if not _raise_in(self._target, CancellationIgnored if turning else LoopStalled):
-                    return
-                self._fired = True
-            self._wake()
+            if not turning:
+                self._end_run(NEVER_YIELDED)
+            if patience == 0:
+                self._end_run(CANCEL_IGNORED)
+            patience -= 1
             if self._done.wait(self._grace):
                 return
 
@@ -290,20 +223,19 @@ class _Watchdog:
         try:
             self._loop.call_soon_threadsafe(beat.set)
         except RuntimeError:  # the loop is closed
-            return False
+            return True
         return beat.wait(self._grace)
 
-    def _wake(self) -> None:
-        # The exception is raised when the thread next runs bytecode: a loop idle
-        # in select() with nothing scheduled must be woken for that.
-        if self._loop is None:
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is closed already
-            self._loop.call_soon_threadsafe(_nothing)
-
-
-def _nothing() -> None:
-    pass
+    def _end_run(self, why: str) -> None:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "a contract test").removesuffix(" (call)")
+        message = (
+            f"\neventstore contract: {test} did not finish within {self._deadline:g}s and "
+            f"cannot be stopped: {why}. Ending the run (exit status {STALL_EXIT_STATUS}).\n"
+        )
+        # pytest's capture would keep it in a file that nobody reads after the exit.
+        os.write(_STDERR, message.encode())
+        faulthandler.dump_traceback(file=_STDERR, all_threads=True)
+        os._exit(STALL_EXIT_STATUS)
 
 
 def contract_test(
