@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = ["ModelRun", "ReferenceModel", "StoreStateMachine", "run_store_machine"]
 
 import asyncio
+import uuid
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -40,6 +41,7 @@ from eventstore import (
     EventId,
     EventStore,
     RunId,
+    RunInfo,
     RunStarted,
     SessionId,
     TextDelta,
@@ -109,6 +111,24 @@ class ReferenceModel:
         run.envelopes.extend(returned)
         if sessions:
             run.session_id = sessions[-1]
+
+    def run_info(self, run_id: RunId) -> RunInfo | None:
+        """What ``list_runs`` reports for the run (``None``: not listed, it has no events)."""
+        run = self.runs[run_id]
+        if not run.envelopes:
+            return None
+        return RunInfo(
+            run_id=run_id,
+            session_id=run.session_id,
+            last_seq=run.last_seq,
+            first_emitted_at=run.envelopes[0].emitted_at,
+            last_emitted_at=run.envelopes[-1].emitted_at,
+        )
+
+    def session_runs(self, session_id: SessionId) -> list[RunInfo]:
+        """What ``list_runs(session_id=...)`` reports of the model's runs, by run id."""
+        infos = (self.run_info(run_id) for run_id in sorted(self.runs))
+        return [i for i in infos if i is not None and i.session_id == session_id]
 
     def delete(self, run_id: RunId) -> int:
         """Forget a run's log, session and ids; return how many events it had."""
@@ -338,6 +358,44 @@ class StoreStateMachine(RuleBasedStateMachine):
         """Every run's last seq is the model's."""
         for run_id, run in self.model.runs.items():
             assert self.run(self.store.last_seq(run_id)) == run.last_seq, f"last_seq of {run_id}"
+
+    @invariant()
+    def whole_logs_match(self) -> None:
+        """Every run's whole log, its ``list_runs`` entry and its raw seqs are the model's.
+
+        One read per run (the machine's runs are far shorter than ``MAX_LIMIT``), one
+        ``list_runs`` call per run and per session (capability ``list_runs``), one
+        raw read per run (capability ``backdoor``): cheap enough for every step.
+        """
+        self.run(self._check_whole_logs())
+
+    async def _check_whole_logs(self) -> None:
+        store, model = self.store, self.model
+        for run_id, run in model.runs.items():
+            stored = await store.list_after(run_id, None, MAX_LIMIT)
+            assert stored == run.envelopes, f"the log of {run_id} differs from the model's"
+        if Capability.LIST_RUNS in self.capabilities:
+            for run_id in model.runs:
+                before = RunId.parse(uuid.UUID(int=run_id.int - 1))
+                listed = await store.list_runs(after=before, limit=1)
+                expected = model.run_info(run_id)
+                if expected is None:
+                    assert not listed or listed[0].run_id != run_id, f"{run_id} is listed"
+                else:
+                    assert listed == [expected], f"list_runs entry of {run_id}"
+            for session_id in {r.session_id for r in model.runs.values() if r.envelopes}:
+                if session_id is None:
+                    continue
+                listed = await store.list_runs(session_id=session_id, limit=MAX_LIMIT)
+                # Drawn session ids may repeat across examples (and stored runs of
+                # earlier ones stay): only this machine's runs are compared.
+                mine = [info for info in listed if info.run_id in model.runs]
+                assert mine == model.session_runs(session_id), f"runs of session {session_id}"
+        backdoor = store.backdoor() if Capability.BACKDOOR in self.capabilities else None
+        if backdoor is not None:
+            for run_id, run in model.runs.items():
+                raw = await backdoor.raw_seqs(run_id)
+                assert raw == list(range(1, run.last_seq + 1)), f"raw seqs of {run_id}"
 
 
 def _filler_event(run_id: RunId) -> AgentEvent:

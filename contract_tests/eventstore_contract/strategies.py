@@ -15,6 +15,7 @@ __all__ = [
     "compaction_circuit_opened",
     "context_built",
     "counts",
+    "EDGE_NUMBERS",
     "doom_loop_detected",
     "event_ids",
     "events",
@@ -122,11 +123,30 @@ def timestamps() -> st.SearchStrategy[datetime]:
     )
 
 
+#: Numbers JSON layers get wrong, drawn as often as any other kind of scalar: integers
+#: past 2**53 (doubles lose them) up to the i64/u64 edges, and floats that print or
+#: parse badly (0.1 + 0.2, subnormals, -0.0, the largest double).
+EDGE_NUMBERS: Final[tuple[int | float, ...]] = (
+    2**53 + 1,
+    -(2**53) - 1,
+    2**63 - 1,
+    -(2**63),
+    2**64 - 1,
+    0.1 + 0.2,
+    1e-320,
+    5e-324,
+    -0.0,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+)
+
+
 def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[JsonValue]:
     """Arbitrary JSON values (finite floats, bounded nesting) as tool data carries."""
     scalars: st.SearchStrategy[JsonValue] = st.one_of(
         st.none(),
         st.booleans(),
+        st.sampled_from(EDGE_NUMBERS),
         st.integers(min_value=-(2**63), max_value=2**63 - 1),
         st.floats(allow_nan=False, allow_infinity=False),
         texts(max_size=20),

@@ -152,7 +152,9 @@ def test_a_stuck_test_fails_or_ends_the_run_naming_itself(
         assert f"did not finish within {_TIMEOUT:g}s" in done.stdout, output
     else:
         assert done.returncode == STALL_EXIT_STATUS, output
-        assert f"stuck_cases.py::{cls}::{name} did not finish within {_TIMEOUT:g}s" in done.stderr, output
+        assert (
+            f"stuck_cases.py::{cls}::{name} did not finish within {_TIMEOUT:g}s" in done.stderr
+        ), output
         assert note in done.stderr, output
 
 

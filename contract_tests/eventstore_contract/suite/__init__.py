@@ -13,6 +13,7 @@ __all__ = [
     "ImportTests",
     "LimitTests",
     "MultiProcessTests",
+    "OptionTests",
     "ReadTests",
     "RunsTests",
     "SessionTests",
@@ -36,6 +37,7 @@ from .idempotency import IdempotencyTests
 from .importing import ImportTests
 from .limits import LimitTests
 from .multiprocess import MultiProcessTests
+from .options import OptionTests
 from .read import ReadTests
 from .runs import RunsTests
 from .sessions import SessionTests
@@ -57,6 +59,7 @@ class StoreContract(
     DeleteTests,
     ImportTests,
     ErrorTests,
+    OptionTests,
     MultiProcessTests,
     StatefulTests,
     ContractBase,

@@ -10,7 +10,7 @@ __all__ = ["CorruptionTests"]
 
 import pytest
 
-from eventstore import Capability, CorruptEventError, EventEnvelope, EventStore, RunId
+from eventstore import Capability, CorruptEventError, EventEnvelope, EventId, EventStore, RunId
 from eventstore.backend import Backdoor, envelope_json
 from eventstore.events import encode_event
 
@@ -90,6 +90,21 @@ class CorruptionTests:
         await store.append(delta(run_id, 4))
         assert await _backdoor(store).raw_seqs(run_id) == [1, 2, 3, 4, 5]
         assert await _backdoor(store).raw_seqs(RunId.new()) == []
+
+    @contract_test
+    async def test_sequence_raw_storage_has_no_duplicates_after_retries(
+        self, store: EventStore
+    ) -> None:
+        # A retry stores nothing (rule 4): not even a copy that reads would hide.
+        run_id = RunId.new()
+        ids = [EventId.new() for _ in range(3)]
+        events = [delta(run_id, i) for i in range(3)]
+        await store.append_batch(events, event_ids=ids)
+        await store.append_batch([delta(run_id, i) for i in range(3)], event_ids=ids)
+        await store.append(delta(run_id, 1), event_id=ids[1])
+        await store.append(delta(run_id, 1), event_id=ids[1], expected_seq=0)
+        await store.append(delta(run_id, 3))
+        assert await _backdoor(store).raw_seqs(run_id) == [1, 2, 3, 4]
 
     @contract_test
     async def test_corruption_a_removed_entry_is_a_hole_not_a_shorter_page(

@@ -11,9 +11,10 @@ import pytest
 from eventstore import EventStore, EventStoreError, InvalidArgumentError, RunId, TextDelta
 from eventstore.backend import StoreURL
 from eventstore.errors import EventTooLargeError, StoreClosedError
+from eventstore.events import encode_event
 
 from .._harness import StoreFactory, contract_test
-from .._support import delta
+from .._support import delta, read_all
 
 # Beyond this a configured limit is too big to exceed cheaply in a test.
 _LARGEST_CHECKED_LIMIT = 64 << 20
@@ -49,6 +50,21 @@ class ErrorTests:
         with pytest.raises(EventTooLargeError):
             await store.append(TextDelta(run_id=run_id, delta="x" * (limit + 1)))
         assert await store.last_seq(run_id) == 0
+
+    @contract_test
+    async def test_errors_event_of_exactly_max_event_bytes_is_stored(
+        self, store: EventStore
+    ) -> None:
+        limit = store.max_event_bytes
+        if limit > _LARGEST_CHECKED_LIMIT:
+            pytest.skip(f"max_event_bytes={limit} is too large to reach in a test")
+        run_id = RunId.new()
+        largest = event_of_size(run_id, limit)
+        appended = await store.append(largest)
+        assert await read_all(store, run_id) == [appended]
+        with pytest.raises(EventTooLargeError):
+            await store.append(event_of_size(run_id, limit + 1))
+        assert await store.last_seq(run_id) == 1
 
     @contract_test
     async def test_errors_closed_store_raises_store_closed_error(
@@ -106,3 +122,14 @@ class ErrorTests:
             )
             if password:
                 assert password not in str(translated), "a password reached an error message"
+
+
+def event_of_size(run_id: RunId, size: int) -> TextDelta:
+    """A ``TextDelta`` whose serialized JSON is exactly ``size`` bytes (if that is possible)."""
+    empty = TextDelta(run_id=run_id, delta="")
+    base = len(encode_event(empty).encode())
+    if size < base:
+        raise ValueError(f"an event takes at least {base} bytes, not {size}")
+    event = TextDelta(run_id=run_id, delta="x" * (size - base), timestamp=empty.timestamp)
+    assert len(encode_event(event).encode()) == size
+    return event

@@ -21,6 +21,7 @@ from eventstore import (
     TextDelta,
     ToolCall,
     ToolCallCompleted,
+    ToolCallStarted,
 )
 from eventstore.events import JSON_INT_MAX, JSON_INT_MIN, MAX_JSON_DEPTH
 
@@ -101,10 +102,28 @@ class LimitTests:
         assert await store.last_seq(run_id) == 0
 
     @contract_test
-    async def test_round_trip_long_digit_strings_are_not_integers(
-        self, store: EventStore
-    ) -> None:
+    async def test_round_trip_long_digit_strings_are_not_integers(self, store: EventStore) -> None:
         run_id = RunId.new()
         digits = "9" * 5000
         appended = await store.append(_call(run_id, {"id": digits, "n": 1}))
         assert await read_all(store, run_id) == [appended]
+
+    @contract_test
+    async def test_round_trip_lone_surrogates_are_refused(self, store: EventStore) -> None:
+        # A lone surrogate has no UTF-8 form: no reader could get it back, so the
+        # event is refused at append (InvalidArgumentError), never stored altered.
+        run_id = RunId.new()
+        for event in (
+            TextDelta(run_id=run_id, delta="\ud800"),
+            TextDelta(run_id=run_id, delta="a\udfffb"),
+            ToolCallStarted(run_id=run_id, call_id="\udc00", tool_name="t"),
+            _call(run_id, {"k": "\ud83d"}),
+            _call(run_id, {"\ud83d": 1}),
+        ):
+            with pytest.raises(InvalidArgumentError):
+                await store.append(event)
+        with pytest.raises(InvalidArgumentError):
+            await store.append_batch(
+                [TextDelta(run_id=run_id, delta="fine"), TextDelta(run_id=run_id, delta="\ud800")]
+            )
+        assert await store.last_seq(run_id) == 0

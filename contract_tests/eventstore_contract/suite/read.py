@@ -5,12 +5,30 @@ from __future__ import annotations
 __all__ = ["ReadTests"]
 
 import json
+import math
+import uuid
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
 
-from eventstore import MAX_LIMIT, AgentEvent, EventStore, RunId, SessionId, UnknownEvent
+from eventstore import (
+    MAX_LIMIT,
+    AgentEvent,
+    EventId,
+    EventStore,
+    RunFailed,
+    RunId,
+    SessionId,
+    TextDelta,
+    ToolCall,
+    ToolCallCompleted,
+    ToolCallStarted,
+    UnknownEvent,
+)
+from eventstore.backend import MAX_SEQ
 from eventstore.events import encode_event
 
 from .. import strategies
@@ -155,6 +173,165 @@ class ReadTests:
         for after_seq in (-1, -100, 1.5, "3", True):
             with pytest.raises(ValueError, match="after_seq"):
                 await store.list_after(run_id, after_seq)  # type: ignore[arg-type]
+
+    @contract_test
+    async def test_read_run_longer_than_max_limit_in_full_pages(self, store: EventStore) -> None:
+        # A run longer than the largest page: a backend whose driver or query caps a
+        # page below MAX_LIMIT (1,000 rows, say) returns short pages only here.
+        run_id = RunId.new()
+        total = MAX_LIMIT + 25
+        appended = await store.append_batch([delta(run_id, i) for i in range(total)])
+        assert [e.seq for e in appended] == list(range(1, total + 1))
+        assert await store.last_seq(run_id) == total
+        first = await store.list_after(run_id, None, MAX_LIMIT)
+        assert len(first) == MAX_LIMIT, f"limit={MAX_LIMIT} returned {len(first)} envelopes"
+        assert first == appended[:MAX_LIMIT]
+        assert await store.list_after(run_id, MAX_LIMIT, MAX_LIMIT) == appended[MAX_LIMIT:]
+        middle = await store.list_after(run_id, 17, 4_321)
+        assert [e.seq for e in middle] == list(range(18, 18 + 4_321))
+        for size in (1_000, 1_001, 4_096, MAX_LIMIT):
+            assert await read_all(store, run_id, page=size) == appended, f"paging by {size}"
+
+    @contract_test
+    async def test_read_after_seq_at_and_past_the_end_is_empty(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        appended = await store.append_batch([delta(run_id, i) for i in range(5)])
+        assert await store.list_after(run_id, 0, 5) == appended
+        assert await store.list_after(run_id, 4, 10) == appended[4:]
+        for after in (5, 6, 1_000, MAX_SEQ):
+            assert await store.list_after(run_id, after, 10) == [], f"after_seq={after}"
+            assert await store.list_after(run_id, after, MAX_LIMIT) == [], f"after_seq={after}"
+        assert await store.list_after(RunId.new(), 0, 1) == []
+        assert await store.list_after(RunId.new(), MAX_SEQ, MAX_LIMIT) == []
+
+    @contract_test
+    async def test_round_trip_float_edges(self, store: EventStore) -> None:
+        # Floats JSON layers get wrong: the classic 0.1 + 0.2, subnormals, -0.0 (equal
+        # to 0.0 in Python, so the JSON is compared too), and the largest double.
+        run_id = RunId.new()
+        edges = list(_FLOAT_EDGES)
+        events: list[AgentEvent] = [
+            _call(run_id, {"floats": edges, "nested": [{"x": v} for v in edges]}),
+            TextDelta(run_id=run_id, delta="f", value=-0.0, tiny=5e-324, sum=0.1 + 0.2),
+        ]
+        appended = await store.append_batch(events)
+        stored = await read_all(store, run_id)
+        assert stored == appended
+        assert [encode_event(e.event) for e in stored] == [encode_event(e) for e in events]
+        arguments: Any = stored[0].event.call.arguments  # type: ignore[union-attr]
+        for got, want in zip(arguments["floats"], edges, strict=True):
+            assert got == want, (got, want)
+            assert math.copysign(1, got) == math.copysign(1, want), (got, want)
+
+    @contract_test
+    async def test_round_trip_nul_characters(self, store: EventStore) -> None:
+        await _check_texts(store, ["\x00", "a\x00b", "\x00\x00end"])
+
+    @contract_test
+    async def test_round_trip_non_bmp_characters(self, store: EventStore) -> None:
+        await _check_texts(store, ["\U0001d11e", "😀🚀", "a\U0010ffffz"])
+
+    @contract_test
+    async def test_round_trip_empty_strings(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        events: list[AgentEvent] = [
+            TextDelta(run_id=run_id, delta=""),
+            ToolCallStarted(run_id=run_id, call_id="", tool_name=""),
+            _call(run_id, {"": "", "list": [""], "obj": {"": {}}, "arr": []}),
+            RunFailed(run_id=run_id, error=""),
+        ]
+        appended = await store.append_batch(events)
+        stored = await read_all(store, run_id)
+        assert stored == appended
+        assert [e.event for e in stored] == events
+
+    @contract_test
+    async def test_round_trip_extra_fields_kept(self, store: EventStore) -> None:
+        # A newer runtime adds fields to a known variant; they must survive a copy.
+        run_id = RunId.new()
+        event = TextDelta(
+            run_id=run_id,
+            delta="x",
+            added_later=1,
+            nested={"a": [1, "two", None, {"b": False}]},
+            nothing=None,
+        )
+        appended = await store.append(event)
+        (stored,) = await store.list_after(run_id)
+        assert stored == appended
+        assert stored.event.model_extra == event.model_extra
+        assert encode_event(stored.event) == encode_event(event)
+
+    @contract_test
+    async def test_round_trip_timestamps_keep_microseconds(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        times = [
+            datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
+            datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+            datetime(2026, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
+            datetime(1970, 1, 1, tzinfo=UTC),
+        ]
+        events = [TextDelta(run_id=run_id, delta=str(i), timestamp=t) for i, t in enumerate(times)]
+        appended = await store.append_batch(events)
+        stored = await read_all(store, run_id)
+        assert stored == appended
+        assert [e.event.timestamp for e in stored] == times
+
+    @contract_test
+    async def test_read_event_ids_need_not_be_time_ordered(self, store: EventStore) -> None:
+        # Ids made out of order (newest first, or random UUIDs): the log is in seq
+        # order, whatever order the ids sort in, and retries still find them.
+        run_id = RunId.new()
+        ids = sorted((EventId.new() for _ in range(4)), reverse=True)
+        ids += [EventId.parse(uuid.uuid4()), EventId.parse(uuid.UUID(int=1))]
+        appended = [
+            await store.append(delta(run_id, i), event_id=event_id)
+            for i, event_id in enumerate(ids)
+        ]
+        assert [e.seq for e in appended] == list(range(1, 7))
+        assert await read_all(store, run_id) == appended
+        assert await store.list_after(run_id, 2, 3) == appended[2:5]
+        assert await store.append(delta(run_id, 4), event_id=ids[4]) == appended[4]
+        assert await store.last_seq(run_id) == 6
+
+
+_FLOAT_EDGES: tuple[float, ...] = (
+    0.1 + 0.2,
+    0.1,
+    1e-320,
+    5e-324,
+    -5e-324,
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    -0.0,
+    0.0,
+    1e16,
+    9007199254740993.0,
+    123456789.12345679,
+    -1.5,
+)
+
+
+def _call(run_id: RunId, arguments: Any) -> ToolCallCompleted:
+    return ToolCallCompleted(run_id=run_id, call=ToolCall(id="c", name="t", arguments=arguments))
+
+
+async def _check_texts(store: EventStore, texts: list[str]) -> None:
+    """Each text as an event field, a JSON key and value, and an error, read back equal."""
+    run_id = RunId.new()
+    events: list[AgentEvent] = []
+    for text in texts:
+        events += [
+            TextDelta(run_id=run_id, delta=text),
+            _call(run_id, {text: text, "list": [text]}),
+            RunFailed(run_id=run_id, error=text),
+        ]
+    appended = await store.append_batch(events)
+    stored = await read_all(store, run_id)
+    assert stored == appended
+    assert [e.event for e in stored] == events
+    assert [e.event.delta for e in stored[::3]] == texts  # type: ignore[union-attr]
 
 
 async def _check_round_trip(store: EventStore, events: list[AgentEvent], *, batched: bool) -> None:

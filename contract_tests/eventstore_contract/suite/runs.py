@@ -9,10 +9,21 @@ from __future__ import annotations
 __all__ = ["RunsTests"]
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eventstore import MAX_LIMIT, Capability, EventStore, RunId, RunInfo, SessionId
+from eventstore import (
+    MAX_LIMIT,
+    AgentEvent,
+    Capability,
+    EventId,
+    EventStore,
+    RunId,
+    RunInfo,
+    SessionId,
+)
+from eventstore.backend import new_envelope
 
 from .._harness import contract_test, requires
 from .._support import delta, started
@@ -81,6 +92,48 @@ class RunsTests:
         before = RunId.parse(uuid.UUID(int=run_id.int - 1))
         page = await store.list_runs(after=before, limit=1)
         assert [(i.run_id, i.session_id, i.last_seq) for i in page] == [(run_id, None, 1)]
+
+    @contract_test
+    async def test_list_runs_follows_the_latest_run_started(self, store: EventStore) -> None:
+        run_id, first, second = RunId.new(), SessionId.new(), SessionId.new()
+        await store.append(started(run_id, first))
+        await store.append(started(run_id, second))
+        await store.append(delta(run_id, 0))
+        listed = await store.list_runs(session_id=second)
+        assert [(i.run_id, i.session_id, i.last_seq) for i in listed] == [(run_id, second, 3)]
+        assert await store.list_runs(session_id=first) == []
+
+    @requires(Capability.IMPORT)
+    @contract_test
+    async def test_list_runs_reports_the_times_of_the_first_and_last_envelope(
+        self, store: EventStore
+    ) -> None:
+        # Imported envelopes keep their times, so these are known exactly (appends
+        # made in quick succession could share a time).
+        run_id, session_id = RunId.new(), SessionId.new()
+        start = datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+        events: list[AgentEvent] = [started(run_id, session_id)]
+        events += [delta(run_id, i) for i in range(4)]
+        envelopes = [
+            new_envelope(
+                event_id=EventId.new(),
+                seq=seq,
+                run_id=run_id,
+                session_id=session_id,
+                event=event,
+                emitted_at=start + timedelta(hours=seq, microseconds=seq),
+            )
+            for seq, event in enumerate(events, 1)
+        ]
+        await store.import_envelopes(envelopes)
+        (info,) = await store.list_runs(session_id=session_id)
+        assert info == RunInfo(
+            run_id=run_id,
+            session_id=session_id,
+            last_seq=5,
+            first_emitted_at=envelopes[0].emitted_at,
+            last_emitted_at=envelopes[-1].emitted_at,
+        )
 
     @contract_test
     async def test_list_runs_rejects_invalid_limit(self, store: EventStore) -> None:

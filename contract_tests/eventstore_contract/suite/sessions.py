@@ -55,3 +55,19 @@ class SessionTests:
         run_id, other = RunId.new(), RunId.new()
         await store.append(started(run_id))
         assert (await store.append(delta(other, 0))).session_id is None
+
+    @contract_test
+    async def test_session_changes_within_a_run_are_read_back(self, store: EventStore) -> None:
+        # Two RunStarted in one run (a resumed agent): each envelope carries the
+        # session of the latest RunStarted before it, on append and on read.
+        run_id, first, second = RunId.new(), SessionId.new(), SessionId.new()
+        appended = [await store.append(delta(run_id, 0))]
+        appended += await store.append_batch(
+            [started(run_id, first), delta(run_id, 1), started(run_id, second)]
+        )
+        appended.append(await store.append(delta(run_id, 2)))
+        expected = [None, first, first, second, second]
+        assert [e.session_id for e in appended] == expected
+        stored = await read_all(store, run_id)
+        assert stored == appended
+        assert [e.session_id for e in stored] == expected

@@ -18,7 +18,7 @@ import pytest
 from eventstore import Capability, EventEnvelope, EventStore, RunCompleted, RunId
 from eventstore import FinishReason as Reason
 
-from .._harness import contract_test, requires
+from .._harness import StoreFactory, contract_test, requires
 from .._support import delta, note_stalled_stream, read_all, take
 
 
@@ -183,6 +183,26 @@ class SubscribeTests:
         expected = await read_all(store, run_id)
         for index, result in enumerate(results):
             assert result == expected, f"subscriber {index} of {len(results)} saw another log"
+
+    @requires(Capability.MULTI_PROCESS, Capability.LIVE_SUBSCRIBE)
+    @contract_test
+    async def test_subscribe_live_sees_appends_of_another_store_object(
+        self, store: EventStore, store_factory: StoreFactory
+    ) -> None:
+        # Appends through another store object on the same storage (another process,
+        # in production) reach a live subscriber too: it cannot rely on its own
+        # store's wake-ups alone.
+        run_id = RunId.new()
+        stream = store.subscribe(run_id)
+        try:
+            waiting = asyncio.ensure_future(take(stream, 4))
+            await asyncio.sleep(0.2)  # the subscriber is waiting live by now
+            async with store_factory() as other:
+                appended = [await other.append(delta(run_id, i)) for i in range(3)]
+                appended += await other.append_batch([delta(run_id, 3)])
+                assert await waiting == appended
+        finally:
+            await _closing(stream)
 
 
 async def _collect(stream: AsyncIterator[EventEnvelope], most: int) -> list[EventEnvelope]:
