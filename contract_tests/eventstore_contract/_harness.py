@@ -30,6 +30,7 @@ import functools
 import inspect
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
@@ -165,9 +166,10 @@ class _Watchdog:
     The asyncio-level guard (``asyncio.timeout`` in :func:`_guarded`) fires first and
     gives the better message (what a subscription had delivered), but only if the
     loop turns. After the deadline this thread checks that it does (a callback
-    posted to the loop must run within a grace period). If it does not, or if the
-    test goes on for ten more grace periods although the loop turns (it caught its
-    cancellation), the run cannot end by itself: the watchdog writes which test hung
+    posted to the loop must run within a grace period). If the loop stays still for
+    :attr:`STALL_SECONDS`, or the test goes on for :attr:`OVERRUN_SECONDS` (or its
+    timeout, if longer) although the loop turns (it caught its cancellation), the
+    run cannot end by itself: the watchdog writes which test hung
     and why, with every thread's stack, to stderr and ends the process with
     :data:`STALL_EXIT_STATUS`. The suite then fails; it never hangs.
 
@@ -175,7 +177,13 @@ class _Watchdog:
     outside could land anywhere, pytest's own reporting included.
     """
 
-    _PATIENCE: Final = 10
+    #: How long the loop must stay still, past the deadline, before the run ends: a
+    #: loop that is merely busy (a slow step on a loaded machine) turns well within
+    #: it, a coroutine that never suspends never does.
+    STALL_SECONDS: Final = 5.0
+    #: How long a test may go on after its cancellation at the deadline (cleanup on
+    #: a loaded machine) before the run ends.
+    OVERRUN_SECONDS: Final = 10.0
 
     def __init__(self, seconds: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
@@ -202,16 +210,21 @@ class _Watchdog:
     def _watch(self) -> None:
         if self._done.wait(self._deadline):
             return
-        patience = self._PATIENCE
+        overrun_until = time.monotonic() + max(self.OVERRUN_SECONDS, self._deadline)
+        still_since: float | None = None
         while not self._done.is_set():
             turning = self._loop_turns()
             if self._done.is_set():
                 return
-            if not turning:
-                self._end_run(NEVER_YIELDED)
-            if patience == 0:
-                self._end_run(CANCEL_IGNORED)
-            patience -= 1
+            now = time.monotonic()
+            if turning:
+                still_since = None
+                if now > overrun_until:
+                    self._end_run(CANCEL_IGNORED)
+            else:
+                still_since = now if still_since is None else still_since
+                if now - still_since >= self.STALL_SECONDS:
+                    self._end_run(NEVER_YIELDED)
             if self._done.wait(self._grace):
                 return
 

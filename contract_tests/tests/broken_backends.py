@@ -886,6 +886,7 @@ class DropsDuringCatchUpStore(MemoryEventStore):
                 last = envelope.seq
                 if until_terminal and envelope.event.is_terminal:
                     return
+            await asyncio.sleep(0)  # its bug is the lost events, not a spinning loop
             if not page:
                 await self._wait_for_append(run_id, last, 0)
 
@@ -944,6 +945,7 @@ class SlowConsumerSkippedAheadStore(MemoryEventStore):
                 last = envelope.seq
                 if until_terminal and envelope.event.is_terminal:
                     return
+            await asyncio.sleep(0)  # its bug is the skipped backlog, not a spinning loop
             if not page:
                 await self._wait_for_append(run_id, last, 0)
 
