@@ -53,4 +53,4 @@ __all__ = [
 ]
 __all__ += _events.__all__
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one version of every workspace distribution

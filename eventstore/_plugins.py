@@ -421,7 +421,7 @@ def open_store(url: str | None = None, **options: Any) -> EventStore:
     Options come from the URL's query string and ``options`` (keywords win). Use it
     as ``async with open_store(url) as store: ...``. ``telemetry=True`` (or the URL
     option ``telemetry=1``, or ``EVENTSTORE_TELEMETRY=1``) wraps the store in
-    OpenTelemetry instrumentation (extra ``eventstore[otel]``).
+    OpenTelemetry instrumentation (extra ``eventstore-core[otel]``).
 
     Raises :class:`ConfigurationError` for a URL that is not a ``str``, one with
     leading or trailing whitespace or a control character (refused, not stripped),

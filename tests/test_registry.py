@@ -26,7 +26,7 @@ def test_memory_is_discovered_through_the_entry_point_group() -> None:
     registry = es_backend.Registry()
     entry = registry.backends["memory"]
     assert entry.plugin == "memory"
-    assert entry.distribution == "eventstore"
+    assert entry.distribution == "eventstore-core"
     assert entry.spec.schemes == ("memory",)
     assert es.Capability.LIVE_SUBSCRIBE in entry.spec.capabilities
 

@@ -1,6 +1,6 @@
 """``eventstore serve``: an HTTP API, live Server-Sent Events and a run viewer.
 
-Needs the ``serve`` extra (``pip install 'eventstore[serve]'``), which brings
+Needs the ``serve`` extra (``pip install 'eventstore-core[serve]'``), which brings
 Starlette and uvicorn; ``import eventstore`` alone never imports them.
 
 - :func:`create_app` builds the ASGI app for a store or a store URL:

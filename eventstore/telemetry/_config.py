@@ -40,7 +40,10 @@ TELEMETRY_OPTION: Final = "telemetry"
 _ON: Final = frozenset({"1", "true", "yes", "on", "otel"})
 _OFF: Final = frozenset({"", "0", "false", "no", "off"})
 #: What to run when telemetry is enabled without OpenTelemetry installed.
-INSTALL_HINT: Final = "install eventstore's 'otel' extra (from a checkout: pip install './[otel]')"
+INSTALL_HINT: Final = (
+    "install the 'otel' extra: pip install 'eventstore-core[otel]' "
+    "(from a checkout: pip install './[otel]')"
+)
 
 
 def _flag(value: object, source: str) -> bool:

@@ -1,4 +1,4 @@
-"""``eventstore serve``: the HTTP/SSE API and the run viewer (extra ``eventstore[serve]``)."""
+"""``eventstore serve``: the HTTP/SSE API and the run viewer (extra ``eventstore-core[serve]``)."""
 
 from __future__ import annotations
 

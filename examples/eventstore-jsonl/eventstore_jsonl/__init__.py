@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .store import JsonlEventStore, JsonlOptions
 
-__version__ = "0.1.0"
+__version__: str = __import__("importlib.metadata").metadata.version("eventstore-jsonl")
 
 
 def __getattr__(name: str) -> Any:
