@@ -5,6 +5,7 @@
     python3 dev.py test [ARGS]    run the whole test suite (pytest ARGS)
     python3 dev.py lint           ruff check
     python3 dev.py format         ruff format --check (ARGS: ruff format arguments)
+    python3 dev.py mutation       mutation testing of the rule code (docs/mutation.md)
     python3 dev.py types          mypy --strict on every distribution
     python3 dev.py docs [ARGS]    mkdocs build --strict (ARGS: mkdocs build arguments)
     python3 dev.py wheels         build, check, install and smoke-test every wheel (.ci/wheels)
@@ -153,6 +154,8 @@ def main(argv: list[str]) -> int:
         return run([str(BIN / "python"), "-m", "pytest", *rest])
     if task == "lint":
         return run([str(BIN / "ruff"), "check", ".", *rest])
+    if task == "mutation":
+        return run([str(BIN / "python"), "tools/mutation.py", *rest])
     if task == "format":
         return run([str(BIN / "ruff"), "format", "--check", ".", *rest])
     if task == "types":

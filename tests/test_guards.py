@@ -312,3 +312,53 @@ def test_the_integer_check_reads_tokens_not_text(value: Any, refused: bool) -> N
                 assert await store.list_after(RUN) == [appended]
 
     run(body())
+
+
+# -- tests the mutation run asked for (docs/mutation.md: T12, T30, T38, T41) ------------
+
+
+def test_a_batch_retry_is_checked_event_by_event_past_an_identical_first_event() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            first, ids = delta(0), [es.EventId.new(), es.EventId.new()]
+            await store.append_batch([first, delta(1)], event_ids=ids)
+            with pytest.raises(es.IdempotencyConflictError):
+                await store.append_batch([first, delta(2)], event_ids=ids)
+
+    run(body())
+
+
+@pytest.mark.parametrize("expected", [-1, "0", True])
+def test_append_batch_checks_expected_seq_like_append(expected: Any) -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError, match="expected_seq"):
+                await store.append_batch([delta(0)], expected_seq=expected)
+            assert await store.last_seq(RUN) == 0
+
+    run(body())
+
+
+def test_an_import_that_starts_at_the_destinations_last_seq_resumes_there() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as source, MemoryEventStore() as store:
+            envelopes = await source.append_batch([delta(i) for i in range(5)])
+            assert await store.import_envelopes(envelopes[:3]) == 3
+            assert await store.import_envelopes(envelopes[2:]) == 2
+            assert await store.list_after(RUN) == envelopes
+
+    run(body())
+
+
+def test_a_live_subscriber_receives_what_an_import_adds() -> None:
+    async def body() -> None:
+        async with MemoryEventStore() as source, MemoryEventStore() as store:
+            envelopes = await source.append_batch([delta(i) for i in range(2)])
+            stream = store.subscribe(RUN)
+            waiting = asyncio.ensure_future(anext(stream))
+            await asyncio.sleep(0.01)
+            await store.import_envelopes(envelopes)
+            assert await asyncio.wait_for(waiting, 5) == envelopes[0]
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    run(body())
