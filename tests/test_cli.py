@@ -24,8 +24,10 @@ WIDE = {"COLUMNS": "250"}
 
 
 @pytest.fixture(autouse=True)
-def _no_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("EVENTSTORE_URL", raising=False)
+    # The CLI's default store is ./eventstore-demo.db: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -40,15 +42,61 @@ def test_help_lists_every_command() -> None:
         assert command in out
 
 
+def _block(out: str, name: str) -> str:
+    """The block ``eventstore backends`` prints for ``name`` when not on a terminal."""
+    blocks = out.split("\n\n")
+    return next(b for b in blocks if b.startswith(f"{name}: "))
+
+
 def test_backends_lists_memory_with_its_capabilities() -> None:
     code, out, _ = invoke("backends")
     assert code == 0
-    row = next(line for line in out.splitlines() if "memory://" in line)
-    assert "memory" in row
-    assert "eventstore" in row
+    block = _block(out, "memory")
+    assert block.startswith("memory: ok")
+    assert "memory://" in block
+    assert "eventstore" in block
     for capability in MemoryEventStore.capabilities:
-        assert capability.value in out
-    assert "ok" in row
+        assert capability.value in block
+
+
+@pytest.mark.parametrize("columns", ["40", "80", "250"])
+def test_backends_piped_shows_every_field_at_any_width(columns: str) -> None:
+    # CliRunner's stdout is not a terminal, as with `eventstore backends | cat` or a CI log.
+    result = CliRunner().invoke(build_app(), ["backends"], env={"COLUMNS": columns})
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "┃" not in out and "│" not in out  # no table to squeeze
+    registry = eventstore.backend.default_registry()
+    for entry in registry.specs():
+        block = _block(out, entry.spec.name)
+        flat = " ".join(block.split())
+        for scheme in entry.spec.schemes:
+            assert f"{scheme}://" in flat
+        for capability in entry.spec.capabilities:
+            assert capability.value in flat
+        assert str(entry.distribution) in flat
+        assert all(len(line) <= max(int(columns), 40) for line in block.splitlines())
+
+
+def test_backends_json_is_a_list_of_objects() -> None:
+    code, out, _ = invoke("backends", "--json")
+    assert code == 0
+    items = json.loads(out)
+    memory = next(item for item in items if item["name"] == "memory")
+    assert memory["schemes"] == ["memory://"]
+    assert memory["ok"] is True and memory["error"] is None
+    assert set(memory["capabilities"]) == {c.value for c in MemoryEventStore.capabilities}
+    assert {"distribution", "version", "description"} <= memory.keys()
+
+
+def test_backends_on_a_wide_terminal_is_a_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
+    code, out, _ = invoke("backends")
+    assert code == 0
+    row = next(line for line in out.splitlines() if "memory://" in line)
+    assert "memory" in row and "eventstore" in row and "ok" in row
 
 
 class _BrokenFactoryPlugin:
@@ -82,9 +130,10 @@ def test_backends_shows_broken_plugins_and_factories(monkeypatch: pytest.MonkeyP
 
     code, out, _ = invoke("backends")
     assert code == 0
-    ghost = next(line for line in out.splitlines() if "ghost://" in line)
+    ghost = _block(out, "ghost")
+    assert ghost.startswith("ghost: error")
     assert "ModuleNotFoundError" in ghost
-    assert "exploding" in out
+    assert _block(out, "exploding").startswith("exploding: error")
     assert "driver exploded at import" in out
     assert "2 backend(s) cannot be used" in out
 

@@ -17,6 +17,13 @@ import eventstore.backend as es_backend
 from eventstore._cli import build_app
 
 
+@pytest.fixture(autouse=True)
+def _no_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("EVENTSTORE_URL", raising=False)
+    # The CLI's default store is ./eventstore-demo.db: keep it out of the checkout.
+    monkeypatch.chdir(tmp_path)
+
+
 def invoke(*args: str) -> tuple[int, str, str]:
     result = CliRunner().invoke(build_app(), list(args), env={"COLUMNS": "250"})
     return result.exit_code, result.stdout, result.stderr
@@ -227,3 +234,142 @@ def test_a_broken_pipe_that_is_not_our_output_is_still_a_failure(
     result = CliRunner().invoke(build_app(), ["backends"])
     assert result.exit_code != 0
     assert isinstance(result.exception, BrokenPipeError)
+
+
+# --- one way to give a store: --url, else EVENTSTORE_URL, else ./eventstore-demo.db ---
+
+DEFAULT_SQLITE = "sqlite+aiosqlite:///eventstore-demo.db"
+
+
+def _demo_run_ids(out: str) -> list[str]:
+    lines = [line for line in out.splitlines() if line.startswith("run id: ")]
+    return [line.split()[2] for line in lines]
+
+
+def test_tail_takes_the_store_as_url_option(tmp_path: Path) -> None:
+    url = jsonl_url(tmp_path / "s")
+    run_id = es.RunId.new()
+    asyncio.run(_append(url, _run(run_id, 2)))
+    code, out, err = invoke("tail", "--url", url, str(run_id), "--json")
+    assert code == 0, err
+    assert [json.loads(line)["seq"] for line in out.splitlines()] == [1, 2, 3, 4]
+    # The positional form of earlier releases still works...
+    code, old, _ = invoke("tail", url, str(run_id), "--json")
+    assert (code, old) == (0, out)
+    # ...but not with a different --url.
+    code, _, err = invoke("tail", url, str(run_id), "--url", jsonl_url(tmp_path / "other"))
+    assert code == 2
+    assert "given twice" in err
+
+
+def test_every_command_falls_back_to_eventstore_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = jsonl_url(tmp_path / "env")
+    run_id = es.RunId.new()
+    asyncio.run(_append(url, _run(run_id, 1)))
+    monkeypatch.setenv("EVENTSTORE_URL", url)
+    code, out, err = invoke("tail", str(run_id), "--json")
+    assert code == 0, err
+    assert len(out.splitlines()) == 3
+    code, out, err = invoke("copy", "--to", jsonl_url(tmp_path / "dst"))
+    assert code == 0, err
+    assert "copied 3 events of 1 runs" in out
+    code, _, err = invoke("migrate")
+    assert code == 2
+    assert "keeps no schema" in err and "jsonl://" in err
+
+
+def test_demo_then_tail_copy_and_serve_without_a_url_see_the_same_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    import eventstore.serve
+
+    code, out, err = invoke("demo")
+    assert code == 0, err
+    assert f"store: {DEFAULT_SQLITE}" in out
+    run_id = _demo_run_ids(out)[0]
+
+    code, out, err = invoke("tail", run_id, "--json")  # ends: the demo's run completed
+    assert code == 0, err
+    assert "RunCompleted" in json.loads(out.splitlines()[-1])["event"]
+
+    code, out, err = invoke("copy", "--to", jsonl_url(tmp_path / "copy"), "--run", run_id)
+    assert code == 0, err
+    assert "already there" in out
+
+    served: list[str] = []
+    monkeypatch.setattr(eventstore.serve, "serve_command", lambda url, **_: served.append(url))
+    code, _, err = invoke("serve", "--port", "0")
+    assert code == 0, err
+    assert served == [DEFAULT_SQLITE]
+
+    async def runs_listed() -> str:
+        async with es.open_store(served[0]) as store:
+            app = eventstore.serve.create_app(store)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                response = await c.get("/runs")
+                response.raise_for_status()
+                return response.text
+
+    assert run_id in asyncio.run(runs_listed())
+
+
+def test_serve_and_migrate_take_url_option_or_the_old_positional(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import eventstore.serve
+
+    served: list[str] = []
+    monkeypatch.setattr(eventstore.serve, "serve_command", lambda url, **_: served.append(url))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    assert invoke("serve", "--url", url)[0] == 0
+    assert invoke("serve", url, "--port", "0")[0] == 0
+    assert invoke("serve", url, "--url", url)[0] == 0  # the same store twice is fine
+    assert served == [url, url, url]
+    code, _, err = invoke("serve", url, "--url", "memory://")
+    assert code == 2 and "given twice" in err
+
+    code, out, err = invoke("migrate", "--url", url)
+    assert code == 0, err
+    assert "schema is current" in out
+
+
+def test_copy_takes_from_and_to_options(tmp_path: Path) -> None:
+    src, dst = jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b")
+    run_id = es.RunId.new()
+    asyncio.run(_append(src, _run(run_id, 2)))
+    code, out, err = invoke("copy", "--from", src, "--to", dst, "--verify")
+    assert code == 0, err
+    assert "verify: 1 of 1 runs identical" in out
+    code, _, err = invoke("copy", src)
+    assert code == 2 and "--from URL --to URL" in err
+    code, _, err = invoke("copy", "--from", src, "--to", src)
+    assert code == 2 and "the same store" in err
+
+
+def test_check_takes_url_option_and_keeps_pytest_args(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    calls: list[tuple[str, list[str]]] = []
+
+    def run_suite(url: str, profile: str | None = None, extra_args: list[str] = []) -> int:  # noqa: B006
+        calls.append((url, list(extra_args)))
+        return 0
+
+    monkeypatch.setitem(
+        sys.modules, "eventstore_contract", types.SimpleNamespace(run_suite=run_suite)
+    )
+    assert invoke("check", "--url", "memory://", "--", "-x", "-k", "append")[0] == 0
+    assert invoke("check", "memory://", "--", "-x")[0] == 0  # the old positional form
+    assert invoke("check", "--url", "memory://", "--", "tests_x")[0] == 0
+    assert invoke("check", "--", "-q")[0] == 0  # the default store
+    assert calls == [
+        ("memory://", ["-x", "-k", "append"]),
+        ("memory://", ["-x"]),
+        ("memory://", ["tests_x"]),
+        (DEFAULT_SQLITE, ["-q"]),
+    ]

@@ -98,8 +98,9 @@ def _stdout_reader_gone() -> bool:
 def _root() -> None:
     """Store, inspect and benchmark the event logs of AI-agent runs.
 
-    A URL chooses the backend: memory://, sqlite+aiosqlite:///path, redis://host, ...
-    Without one, EVENTSTORE_URL or the embedded default (memory://) is used.
+    --url chooses the store's backend: memory://, sqlite+aiosqlite:///path, redis://host, ...
+    Without it, EVENTSTORE_URL, else the embedded default ./eventstore-demo.db (SQLite),
+    the same store for every command.
     """
 
 

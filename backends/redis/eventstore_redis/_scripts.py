@@ -82,6 +82,21 @@ _FIRST_XADD: Final = r"""
     end
 """
 
+# Writes entry i of a batch (locals `i`, `entry_id`, `entry`, `event_id`, `seq`) and
+# records its event id: the same in the append and the import script.
+_WRITE_ENTRY: Final = (
+    r"""
+  if i == 1 then
+"""
+    + _FIRST_XADD
+    + r"""
+  else
+    redis.call('XADD', KEYS[1], entry_id, 'e', entry)
+  end
+  redis.call('HSET', KEYS[2], event_id, seq)
+"""
+)
+
 APPEND_OK: Final = 0
 APPEND_ALL_STORED: Final = 1
 APPEND_PARTIAL: Final = 2
@@ -164,15 +179,9 @@ for i = 1, n do
   local entry_id = seq .. '-0'
   local entry = '{"event_id":"' .. event_id .. '","seq":' .. seq .. head .. sid
     .. ',"event":' .. ARGV[4 + 3 * i] .. tail
-  if i == 1 then
 """
-    + _FIRST_XADD
-    + r"""
-  else
-    redis.call('XADD', KEYS[1], entry_id, 'e', entry)
-  end
-  redis.call('HSET', KEYS[2], event_id, seq)
-end
+    + _WRITE_ENTRY
+    + r"""end
 local new_last = last + n
 redis.call('HSET', KEYS[3], 'last', new_last, 'last_at', stamp)
 if last == 0 then redis.call('HSET', KEYS[3], 'first_at', stamp) end
@@ -224,15 +233,9 @@ for i = 1, n do
   local seq = string.format('%d', expected + i)
   local event_id = ARGV[6 + 2 * i]
   local entry_id, entry = seq .. '-0', ARGV[7 + 2 * i]
-  if i == 1 then
 """
-    + _FIRST_XADD
-    + r"""
-  else
-    redis.call('XADD', KEYS[1], entry_id, 'e', entry)
-  end
-  redis.call('HSET', KEYS[2], event_id, seq)
-end
+    + _WRITE_ENTRY
+    + r"""end
 local new_last = expected + n
 redis.call('HSET', KEYS[3], 'last', new_last, 'last_at', ARGV[7])
 if last == 0 then redis.call('HSET', KEYS[3], 'first_at', ARGV[6]) end

@@ -1,34 +1,32 @@
-"""A TCP proxy in front of PostgreSQL that can lose a COMMIT or its acknowledgement.
+"""TCP proxies in front of PostgreSQL, for fault tests on loopback.
 
-Armed, it cuts both sides at the next ``COMMIT`` a client sends. By default it
+:class:`LostAckProxy` can lose a COMMIT or its acknowledgement. Armed, it cuts both sides at the next ``COMMIT`` a client sends. By default it
 forwards the COMMIT first and withholds the reply: the transaction is committed on
 the server and the client sees its connection die, the lost acknowledgement a retry
 has to get right. With ``drop_commit`` the COMMIT never arrives and the transaction
 rolls back, which the client cannot tell apart from the first case.
+:class:`BlackHoleProxy` can stop forwarding without closing anything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Self
 
 # asyncpg ends a transaction with a simple query: 'Q', length, "COMMIT;", NUL.
 _COMMIT = b"COMMIT;\x00"
 
 
-class LostAckProxy:
-    """Listens on 127.0.0.1, an ephemeral port, and forwards to ``host:port``."""
+class _LoopbackProxy:
+    """Listens on 127.0.0.1, an ephemeral port, and serves each client with ``_serve``."""
 
     def __init__(self, host: str, port: int) -> None:
         self._target = (host, port)
         self._server: asyncio.Server | None = None
-        self.armed = 0  # how many of the next COMMITs lose their acknowledgement
-        self.drop_commit = False  # lose the COMMIT itself instead
-        self.cuts = 0  # how many did
-        self.after_cut: asyncio.Event = asyncio.Event()  # set after each cut
         self.port = 0
 
-    async def __aenter__(self) -> LostAckProxy:
+    async def __aenter__(self) -> Self:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -38,6 +36,20 @@ class LostAckProxy:
         self._server.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class LostAckProxy(_LoopbackProxy):
+    """Forwards to ``host:port``, losing the COMMITs it is armed for."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.armed = 0  # how many of the next COMMITs lose their acknowledgement
+        self.drop_commit = False  # lose the COMMIT itself instead
+        self.cuts = 0  # how many did
+        self.after_cut: asyncio.Event = asyncio.Event()  # set after each cut
 
     async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         server_r, server_w = await asyncio.open_connection(*self._target)
@@ -77,3 +89,31 @@ class LostAckProxy:
                 cut()
 
         await asyncio.gather(upstream(), downstream())
+
+
+class BlackHoleProxy(_LoopbackProxy):
+    """A loopback TCP proxy that, once :attr:`swallowing`, forwards nothing more.
+
+    Its sockets stay open and keep accepting bytes: to the client the connection
+    looks alive and silent, like a network path that drops every packet.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(host, port)
+        self.swallowing = False
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await reader.read(65536):
+                    if not self.swallowing:
+                        writer.write(data)
+                        await writer.drain()
+            if not self.swallowing:
+                writer.close()
+
+        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
+        for writer in (client_w, server_w):
+            writer.transport.abort()

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 from _pg_cluster import PostgresCluster, available, start_cluster
+from _pg_proxy import BlackHoleProxy
 from _sql_support import connect_kwargs, unavailable, with_options
 from eventstore_sqlalchemy import PostgresEventStore
 
@@ -230,51 +231,10 @@ def test_frozen_server_close_returns_within_close_timeout(
 # -- a black-holed connection ------------------------------------------------------------
 
 
-class BlackHoleProxy:
-    """A loopback TCP proxy that, once :attr:`swallowing`, forwards nothing more.
-
-    Its sockets stay open and keep accepting bytes: to the client the connection
-    looks alive and silent, like a network path that drops every packet.
-    """
-
-    def __init__(self, port: int) -> None:
-        self._target_port = port
-        self._server: asyncio.Server | None = None
-        self.swallowing = False
-        self.port = 0
-
-    async def __aenter__(self) -> BlackHoleProxy:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._server.wait_closed(), 5)
-
-    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        server_r, server_w = await asyncio.open_connection("127.0.0.1", self._target_port)
-
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError):
-                while data := await reader.read(65536):
-                    if not self.swallowing:
-                        writer.write(data)
-                        await writer.drain()
-            if not self.swallowing:
-                writer.close()
-
-        await asyncio.gather(pipe(client_r, server_w), pipe(server_r, client_w))
-        for writer in (client_w, server_w):
-            writer.transport.abort()
-
-
 @contextlib.asynccontextmanager
 async def _through_black_hole(database: str) -> AsyncIterator[tuple[BlackHoleProxy, str]]:
     kwargs = connect_kwargs(database)
-    async with BlackHoleProxy(kwargs["port"]) as proxy:
+    async with BlackHoleProxy("127.0.0.1", kwargs["port"]) as proxy:
         yield proxy, f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{kwargs['database']}"
 
 

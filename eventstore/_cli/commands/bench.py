@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 
+from .._url import URL_HELP
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -151,10 +153,10 @@ async def _run(
     from dataclasses import replace
 
     from ..._errors import ConfigurationError
-    from ..._plugins import DEFAULT_URL, URL_ENV
     from ...bench import load_baselines, run_benchmark
+    from .._url import cli_default_url
 
-    url = url or os.environ.get(URL_ENV) or DEFAULT_URL
+    url = url or cli_default_url()
     notes: list[str] = []
     baselines: list[RawBaseline] = []
     try:  # as run_benchmark does: broken baselines must not hide the store's figures
@@ -189,7 +191,7 @@ def _check_writable(path: Path) -> None:
 def bench(
     url: Annotated[
         str | None,
-        typer.Option(help="Store URL (default: EVENTSTORE_URL, else the embedded memory://)."),
+        typer.Option(help=URL_HELP),
     ] = None,
     scenarios: Annotated[
         str, typer.Option(help="Comma-separated scenarios to run, from S1..S6.")

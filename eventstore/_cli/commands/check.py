@@ -1,4 +1,4 @@
-"""``eventstore check URL``: run the conformance suite against a store."""
+"""``eventstore check [--url URL]``: run the conformance suite against a store."""
 
 from __future__ import annotations
 
@@ -8,14 +8,35 @@ from typing import Annotated
 
 import typer
 
+from .._url import POSITIONAL_URL_HELP, URL_HELP
+
 _INSTALL_HINT = (
     "the conformance suite (distribution eventstore-contract-tests) is not installed; "
     "from a checkout: pip install ./contract_tests"
 )
 
 
+def _split_positionals(
+    url: str | None, positional: str | None, pytest_args: list[str]
+) -> tuple[str | None, list[str]]:
+    """The deprecated positional URL, and the pytest arguments, as the user meant them.
+
+    Everything after ``--`` is positional, so ``check --url U -- -x`` (or ``check -- -x``)
+    hands ``-x`` to the positional URL: an option-like word, or any word once
+    ``--url`` names the store, is the first pytest argument instead.
+    """
+    if positional is None:
+        return None, pytest_args
+    if positional.startswith("-") or (url is not None and "://" not in positional):
+        return None, [positional, *pytest_args]
+    return positional, pytest_args
+
+
 def check(
-    url: Annotated[str, typer.Argument(help="Store URL to test, e.g. memory://")],
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
+    positional_url: Annotated[
+        str | None, typer.Argument(metavar="URL", help=POSITIONAL_URL_HELP, show_default=False)
+    ] = None,
     profile: Annotated[
         str | None,
         typer.Option(help="Hypothesis profile of the suite (e.g. quick, ci, thorough)."),
@@ -28,7 +49,7 @@ def check(
         ),
     ] = None,
 ) -> None:
-    """Run the conformance suite (eventstore-contract-tests) against URL.
+    """Run the conformance suite (eventstore-contract-tests) against the store.
 
     Skipped tests are listed with their reason, and a summary line says which
     capabilities were covered, failed, skipped or not run. Exits with pytest's
@@ -40,6 +61,10 @@ def check(
     from ..._plugins import open_store
     from ..._url import redact_url
     from .._app import fail, out_console
+    from .._url import choose_url
+
+    positional_url, extra = _split_positionals(url, positional_url, list(pytest_args or ()))
+    store = choose_url(url, positional_url)
 
     # Imported by name: the suite is a separate, optional distribution.
     try:
@@ -51,9 +76,9 @@ def check(
         fail("the installed eventstore-contract-tests has no run_suite(); upgrade it")
     # An unusable URL (unknown scheme, bad option, backend that will not load) is a
     # usage error, reported as one line with status 2 rather than as every test failing.
-    open_store(url)
-    out_console().print(f"Running the conformance suite against [bold]{redact_url(url)}[/bold]")
-    status = run_suite(url, profile=profile, extra_args=list(pytest_args or ()))
+    open_store(store)
+    out_console().print(f"Running the conformance suite against [bold]{redact_url(store)}[/bold]")
+    status = run_suite(store, profile=profile, extra_args=extra)
     code = int(status)
     if code != 0:
         raise typer.Exit(code)

@@ -106,9 +106,55 @@ async def _copy(source_url: str, destination_url: str, runs: list[str], verify: 
         return 1 if different else 0
 
 
+def _stores(
+    from_url: str | None, to_url: str | None, source: str | None, destination: str | None
+) -> tuple[str, str]:
+    """The two stores: --from / --to, else the deprecated SOURCE DEST, else the default."""
+    import eventstore
+
+    from .._url import choose_url
+
+    if source is not None and destination is None:
+        raise eventstore.InvalidArgumentError(
+            "give the stores as --from URL --to URL (one positional URL is ambiguous)"
+        )
+    chosen_from = choose_url(from_url, source, option_name="--from")
+    chosen_to = choose_url(to_url, destination, option_name="--to")
+    if chosen_from == chosen_to:
+        raise eventstore.InvalidArgumentError(
+            f"--from and --to are the same store ({redact_url(chosen_from)}): give the other "
+            "one (either defaults to EVENTSTORE_URL, else ./eventstore-demo.db)"
+        )
+    return chosen_from, chosen_to
+
+
 def copy(
-    source: Annotated[str, typer.Argument(help="Store URL to read from.")],
-    destination: Annotated[str, typer.Argument(help="Store URL to write to.")],
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="SOURCE", help="Deprecated: the same as --from.", show_default=False
+        ),
+    ] = None,
+    destination: Annotated[
+        str | None,
+        typer.Argument(metavar="DEST", help="Deprecated: the same as --to.", show_default=False),
+    ] = None,
+    from_url: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Store URL to read from (default: EVENTSTORE_URL, else ./eventstore-demo.db "
+            "through SQLite).",
+        ),
+    ] = None,
+    to_url: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Store URL to write to (default: EVENTSTORE_URL, else ./eventstore-demo.db "
+            "through SQLite).",
+        ),
+    ] = None,
     run: Annotated[
         list[str] | None, typer.Option("--run", help="Copy only this run (repeatable).")
     ] = None,
@@ -116,7 +162,7 @@ def copy(
         bool, typer.Option("--verify", help="Afterwards compare both sides run by run.")
     ] = False,
 ) -> None:
-    """Copy runs keeping event ids, seqs, session ids and times.
+    """Copy runs from --from to --to keeping event ids, seqs, session ids and times.
 
     Re-running continues where an interrupted copy stopped and never duplicates.
     Exit status 1 when --verify finds a difference. Runs written by the Rust
@@ -125,7 +171,8 @@ def copy(
     """
     from .._app import run_async
 
-    code = run_async(_copy(source, destination, run or [], verify))
+    source_url, destination_url = _stores(from_url, to_url, source, destination)
+    code = run_async(_copy(source_url, destination_url, run or [], verify))
     raise typer.Exit(code)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..._errors import EventStoreError
+from .._url import CLI_DEFAULT_URL, URL_HELP, cli_default_url
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,26 +100,15 @@ async def _list_runs(console: Console, store: EventStore) -> None:
     console.print(table)
 
 
-#: Where the demo writes when neither --url nor EVENTSTORE_URL is given and the SQLite
-#: backend is installed: a file in the current directory, so a second demo shows the
-#: first one's runs still there.
-DEMO_SQLITE_URL = "sqlite+aiosqlite:///eventstore-demo.db"
+#: Where the demo writes when neither --url nor EVENTSTORE_URL is given: the CLI's one
+#: embedded default (see :mod:`eventstore._cli._url`), so a second demo, ``tail`` and
+#: ``serve`` see the first one's runs.
+DEMO_SQLITE_URL = CLI_DEFAULT_URL
 
 
 def default_demo_url() -> str:
     """EVENTSTORE_URL, else the durable embedded SQLite file if installed, else memory://."""
-    import os
-
-    from ..._plugins import DEFAULT_URL, URL_ENV, default_registry
-
-    from_env = os.environ.get(URL_ENV)
-    if from_env:
-        return from_env
-    try:
-        default_registry().backend_for(DEMO_SQLITE_URL).load_factory()
-    except EventStoreError:
-        return DEFAULT_URL
-    return DEMO_SQLITE_URL
+    return cli_default_url()
 
 
 async def _demo(url: str | None) -> None:
@@ -131,7 +120,7 @@ async def _demo(url: str | None) -> None:
     from .._app import out_console
     from .._demo_script import demo_runs
 
-    url = url or default_demo_url()
+    url = url or cli_default_url()
     shown = eventstore.backend.redact_url(url)
     console = out_console()
     runs = demo_runs(datetime.now(UTC))
@@ -153,10 +142,7 @@ async def _demo(url: str | None) -> None:
 def demo(
     url: Annotated[
         str | None,
-        typer.Option(
-            help="Store URL (default: EVENTSTORE_URL, else ./eventstore-demo.db through "
-            "SQLite when eventstore-sqlalchemy is installed, else memory://)."
-        ),
+        typer.Option(help=URL_HELP),
     ] = None,
 ) -> None:
     """Write a realistic agent run (every event type), then replay it as a timeline.

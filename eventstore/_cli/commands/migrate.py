@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from .._url import POSITIONAL_URL_HELP, URL_HELP
+
 
 async def _migrate(url: str) -> list[str]:
     from ..._errors import ConfigurationError
@@ -31,9 +33,12 @@ async def _migrate(url: str) -> list[str]:
 
 
 def migrate(
-    url: Annotated[str, typer.Argument(help="Store URL (e.g. postgresql+asyncpg://...).")],
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
+    positional_url: Annotated[
+        str | None, typer.Argument(metavar="URL", help=POSITIONAL_URL_HELP, show_default=False)
+    ] = None,
 ) -> None:
-    """Apply pending schema migrations to the store at URL and list the steps applied.
+    """Apply pending schema migrations to the store and list the steps applied.
 
     Stores create their schema on first open; use this to upgrade an existing
     database explicitly, e.g. before rolling out a new version. A database written
@@ -41,7 +46,9 @@ def migrate(
     """
     from ..._url import redact_url
     from .._app import out_console, run_async
+    from .._url import choose_url
 
+    url = choose_url(url, positional_url)
     steps = run_async(_migrate(url))
     console = out_console()
     for step in steps:

@@ -8,9 +8,14 @@ from typing import Annotated
 
 import typer
 
+from .._url import POSITIONAL_URL_HELP, URL_HELP
+
 
 def serve(
-    url: Annotated[str, typer.Argument(help="Store URL.")],
+    positional_url: Annotated[
+        str | None, typer.Argument(metavar="URL", help=POSITIONAL_URL_HELP, show_default=False)
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
     host: Annotated[str, typer.Option(help="Interface to bind (loopback by default).")] = (
         "127.0.0.1"
     ),
@@ -29,6 +34,9 @@ def serve(
     There is no authentication: keep it on loopback or behind an authenticating
     proxy (see the docs' "Serving" page).
     """
+    from .._url import choose_url
+
+    store = choose_url(url, positional_url)
     try:
         from ...serve import serve_command
     except ImportError as exc:
@@ -38,7 +46,7 @@ def serve(
             f"eventstore serve needs eventstore's 'serve' extra ({exc.name} is missing); "
             "from a checkout: pip install './[serve]'"
         ) from exc
-    serve_command(url, host=host, port=port, allowed_hosts=allow_host or None)
+    serve_command(store, host=host, port=port, allowed_hosts=allow_host or None)
 
 
 def register(app: typer.Typer) -> None:

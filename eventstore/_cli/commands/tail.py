@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from .._url import URL_HELP
+
 
 async def _tail(url: str, run_id: str, after: int | None, as_json: bool) -> None:
     import sys
@@ -48,8 +50,19 @@ def _is_uuid(text: str) -> bool:
 
 
 def tail(
-    url: Annotated[str, typer.Argument(help="Store URL.")],
-    run_id: Annotated[str, typer.Argument(help="The run to follow.")],
+    run_id: Annotated[
+        str, typer.Argument(metavar="RUN_ID", help="The run to follow.", show_default=False)
+    ],
+    legacy_run_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="(deprecated: URL RUN_ID)",
+            hidden=True,
+            help="Deprecated form `tail URL RUN_ID`: the run, after the URL.",
+            show_default=False,
+        ),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help=URL_HELP)] = None,
     after: Annotated[
         int | None,
         typer.Option("--after", min=0, help="Start after this seq (default: from the first)."),
@@ -64,9 +77,14 @@ def tail(
     Ctrl-C. Resume later with --after LAST_SEQ_SEEN.
     """
     from .._app import run_async
+    from .._url import choose_url
 
+    positional_url = None
+    if legacy_run_id is not None:  # `tail URL RUN_ID`, the form before --url
+        positional_url, run_id = run_id, legacy_run_id
+    store = choose_url(url, positional_url)
     try:
-        run_async(_tail(url, run_id, after, as_json))
+        run_async(_tail(store, run_id, after, as_json))
     except KeyboardInterrupt:
         # Ctrl-C is the normal way to stop following a run that has not ended.
         raise typer.Exit(0) from None
