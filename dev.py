@@ -3,7 +3,7 @@
 
     python3 dev.py demo [ARGS]    run `eventstore demo` on the embedded default store
     python3 dev.py test [ARGS]    run the whole test suite (pytest ARGS)
-    python3 dev.py lint           ruff check
+    python3 dev.py lint           ruff check, then ruff format --check
     python3 dev.py format         ruff format --check (ARGS: ruff format arguments)
     python3 dev.py mutation       mutation testing of the rule code (docs/mutation.md)
     python3 dev.py types          mypy --strict on every distribution
@@ -153,7 +153,9 @@ def main(argv: list[str]) -> int:
     if task == "test":
         return run([str(BIN / "python"), "-m", "pytest", *rest])
     if task == "lint":
-        return run([str(BIN / "ruff"), "check", ".", *rest])
+        return run([str(BIN / "ruff"), "check", ".", *rest]) or run(
+            [str(BIN / "ruff"), "format", "--check", "."]
+        )
     if task == "mutation":
         return run([str(BIN / "python"), "tools/mutation.py", *rest])
     if task == "format":

@@ -114,9 +114,7 @@ class _UtcWhenBuilt:
 UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, le=LATEST_TIME), _UtcWhenBuilt()]
 #: A non-negative integer that is really an int (not a bool or a numeric string).
 Count = Annotated[int, Field(strict=True, ge=0)]
-_OptionalCount = Annotated[
-    int | None, Field(strict=True, ge=0, exclude_if=lambda v: v is None)
-]
+_OptionalCount = Annotated[int | None, Field(strict=True, ge=0, exclude_if=lambda v: v is None)]
 
 # No inf/NaN: JSON cannot carry them (they would be written as null and read back
 # changed), so they are refused when the event is built.

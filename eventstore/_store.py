@@ -136,9 +136,7 @@ def _check_seq(name: str, value: object) -> int | None:
     if value is None:
         return None
     if type(value) is not int or not 0 <= value <= MAX_SEQ:
-        raise InvalidArgumentError(
-            f"{name} must be None or an int in 0..{MAX_SEQ}, got {value!r}"
-        )
+        raise InvalidArgumentError(f"{name} must be None or an int in 0..{MAX_SEQ}, got {value!r}")
     return value
 
 
@@ -806,4 +804,3 @@ async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int 
     if page and page[0].seq == probe and page[0].event.is_terminal:
         return probe
     return None
-

@@ -147,4 +147,3 @@ def _item_getter(tag: str) -> Callable[[dict[str, Any]], Any]:
         return value[tag]
 
     return get
-

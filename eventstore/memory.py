@@ -191,4 +191,3 @@ class _MemoryBackdoor:
             if envelope.seq == seq:
                 return index
         raise KeyError(f"run {run_id} has no seq {seq}")
-

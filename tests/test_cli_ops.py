@@ -46,7 +46,9 @@ def _run(run_id: es.RunId, deltas: int, terminal: bool = True) -> list[es.AgentE
     ]
     events += [es.TextDelta(run_id=run_id, delta=f"d{i}") for i in range(deltas)]
     if terminal:
-        events.append(es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1))
+        events.append(
+            es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1)
+        )
     return events
 
 
@@ -172,7 +174,9 @@ def test_serve_with_an_unreachable_backend_is_one_line_and_status_2() -> None:
 
 
 def test_copy_with_a_bad_run_id_is_a_usage_error(tmp_path: Path) -> None:
-    code, _, err = invoke("copy", jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b"), "--run", "nope")
+    code, _, err = invoke(
+        "copy", jsonl_url(tmp_path / "a"), jsonl_url(tmp_path / "b"), "--run", "nope"
+    )
     assert code == 2
     assert "--run" in err and "Traceback" not in err
 

@@ -21,7 +21,9 @@ async def _fill(store: es.EventStore, runs: int, events: int) -> list[es.RunId]:
         )
         for i in range(events - 2):
             await store.append(es.TextDelta(run_id=run_id, delta=f"chunk {i}"))
-        await store.append(es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1))
+        await store.append(
+            es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1)
+        )
         ids.append(run_id)
     return ids
 
@@ -55,7 +57,9 @@ def test_interrupted_copy_resumes_without_duplicates() -> None:
             assert await dst.last_seq(run_id) == 20
             progress = await copy_runs(src, dst, page_size=10)
             assert progress.events_copied == 30 and progress.events_skipped == 20
-            assert await dst.list_after(run_id, None, 100) == await src.list_after(run_id, None, 100)
+            assert await dst.list_after(run_id, None, 100) == await src.list_after(
+                run_id, None, 100
+            )
             again = await copy_runs(src, dst)
             assert again.events_copied == 0
 

@@ -83,9 +83,15 @@ async def _fill(store: es.EventStore, runs: int) -> list[es.RunId]:
         await store.append(
             es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p", model="m")
         )
-        await store.append_batch([es.TextDelta(run_id=run_id, delta=f"{index}:{i} é✓") for i in range(40)])
-        await store.append(es.UnknownEvent(name="FromTheFuture", payload={"run_id": str(run_id), "x": [1]}))
-        await store.append(es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1))
+        await store.append_batch(
+            [es.TextDelta(run_id=run_id, delta=f"{index}:{i} é✓") for i in range(40)]
+        )
+        await store.append(
+            es.UnknownEvent(name="FromTheFuture", payload={"run_id": str(run_id), "x": [1]})
+        )
+        await store.append(
+            es.RunCompleted(run_id=run_id, finish_reason=es.FinishReason.STOP, iterations=1)
+        )
         ids.append(run_id)
     return ids
 

@@ -52,15 +52,7 @@ _FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)
 
 #: Blocks in pages owned by other teams that need a marker the page does not carry
 #: yet: (page, first line of the block) -> (kind, reason). A marker in the page wins.
-UNMARKED: dict[tuple[str, str], tuple[str, str]] = {
-    (
-        "docs/backends/redis.md",
-        'old = open_store("redis://host/0?layout=legacy")             # keys run:<run_id>',
-    ): (
-        "compile",
-        "fragment: continues the page's first example, which imports open_store",
-    ),
-}
+UNMARKED: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ class _PageBug(MemoryEventStore):
         super().__init__()
         self.bug = bug
 
-    async def _list_after(self, run_id: es.RunId, after_seq: int, limit: int) -> list[es.EventEnvelope]:
+    async def _list_after(
+        self, run_id: es.RunId, after_seq: int, limit: int
+    ) -> list[es.EventEnvelope]:
         page = await super()._list_after(run_id, after_seq, limit + 1)
         return list(self.bug(page))[:limit] if len(page) > 1 else page
 
@@ -82,7 +84,9 @@ def test_a_hole_is_named_by_the_missing_seq() -> None:
     async def body() -> None:
         async with _PageBug(PAGE_BUGS["hole"]) as store:
             await store.append_batch([delta(i) for i in range(6)])
-            with pytest.raises(es.CorruptEventError, match="expected seq 3, the store returned seq 4"):
+            with pytest.raises(
+                es.CorruptEventError, match="expected seq 3, the store returned seq 4"
+            ):
                 await store.list_after(RUN, 0, 5)
 
     run(body())
@@ -106,7 +110,9 @@ def test_a_backend_that_declares_gaps_may_skip_but_not_reorder() -> None:
 
 def test_a_page_longer_than_limit_is_a_backend_error() -> None:
     class TooLong(MemoryEventStore):
-        async def _list_after(self, run_id: es.RunId, after_seq: int, limit: int) -> list[es.EventEnvelope]:
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
             return await super()._list_after(run_id, after_seq, limit + 1)
 
     async def body() -> None:
@@ -155,9 +161,13 @@ def test_a_retry_with_the_same_event_returns_the_stored_envelope_without_compari
             event, event_id = delta(0), es.EventId.new()
             first = await store.append(event, event_id=event_id)
             # An equal event built again (same fields, same time) is the same append.
-            again = await store.append(es.TextDelta(run_id=RUN, delta="0", timestamp=event.timestamp), event_id=event_id)
+            again = await store.append(
+                es.TextDelta(run_id=RUN, delta="0", timestamp=event.timestamp), event_id=event_id
+            )
             assert again == first
-            with pytest.raises(es.IdempotencyConflictError, match=f"event id {event_id} is already stored at seq 1"):
+            with pytest.raises(
+                es.IdempotencyConflictError, match=f"event id {event_id} is already stored at seq 1"
+            ):
                 await store.append(delta(1), event_id=event_id)
 
     run(body())
@@ -177,7 +187,9 @@ def test_a_retry_with_the_same_event_returns_the_stored_envelope_without_compari
 def test_values_that_only_look_odd_are_stored(value: Any) -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:
-            event = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=value))
+            event = es.ToolCallCompleted(
+                run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=value)
+            )
             appended = await store.append(event)
             assert await store.list_after(RUN) == [appended]
 
@@ -194,9 +206,13 @@ def test_the_depth_limit_counts_the_event_json_from_its_tag() -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:
             # Tag object, variant fields, call object: three levels above the arguments.
-            ok = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=nested(MAX_JSON_DEPTH - 3)))
+            ok = es.ToolCallCompleted(
+                run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=nested(MAX_JSON_DEPTH - 3))
+            )
             await store.append(ok)
-            too_deep = ok.model_copy(update={"call": es.ToolCall(id="c", name="t", arguments=nested(MAX_JSON_DEPTH - 2))})
+            too_deep = ok.model_copy(
+                update={"call": es.ToolCall(id="c", name="t", arguments=nested(MAX_JSON_DEPTH - 2))}
+            )
             with pytest.raises(es.InvalidArgumentError, match=f"nests {MAX_JSON_DEPTH + 1} levels"):
                 await store.append(too_deep)
             assert await store.last_seq(RUN) == 1
@@ -221,7 +237,12 @@ def test_an_unknown_event_without_a_run_id_is_kept_not_corruption() -> None:
     async def body() -> None:
         async with MemoryEventStore() as source, MemoryEventStore() as store:
             (first,) = await source.append_batch([delta(0)])
-            heartbeat = _with(first, seq=2, event_id=es.EventId.new(), event=es.UnknownEvent(name="Heartbeat", payload={"n": 1}))
+            heartbeat = _with(
+                first,
+                seq=2,
+                event_id=es.EventId.new(),
+                event=es.UnknownEvent(name="Heartbeat", payload={"n": 1}),
+            )
             assert await store.import_envelopes([first, heartbeat]) == 2
             assert await store.list_after(RUN) == [first, heartbeat]
 
@@ -233,9 +254,13 @@ def test_a_retry_with_a_value_python_calls_equal_but_json_does_not_conflicts(ret
     async def body() -> None:
         async with MemoryEventStore() as store:
             event_id = es.EventId.new()
-            stored = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments={"x": 1}))
+            stored = es.ToolCallCompleted(
+                run_id=RUN, call=es.ToolCall(id="c", name="t", arguments={"x": 1})
+            )
             await store.append(stored, event_id=event_id)
-            again = stored.model_copy(update={"call": es.ToolCall(id="c", name="t", arguments={"x": retried})})
+            again = stored.model_copy(
+                update={"call": es.ToolCall(id="c", name="t", arguments={"x": retried})}
+            )
             with pytest.raises(es.IdempotencyConflictError):
                 await store.append(again, event_id=event_id)
             assert await store.last_seq(RUN) == 1
@@ -251,7 +276,11 @@ def test_errors_raised_by_argument_checks_name_the_backend_too() -> None:
             assert caught.value.backend == "memory"
             assert str(caught.value).startswith("memory: limit must be")
             with pytest.raises(es.InvalidArgumentError) as caught:
-                await store.append(es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=2**64)))
+                await store.append(
+                    es.ToolCallCompleted(
+                        run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=2**64)
+                    )
+                )
             assert caught.value.backend == "memory"
         from eventstore.errors import StoreClosedError
 
@@ -303,7 +332,9 @@ def test_a_subscriber_finds_appends_made_through_another_store_object_by_polling
 def test_the_integer_check_reads_tokens_not_text(value: Any, refused: bool) -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:
-            event = es.ToolCallCompleted(run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=value))
+            event = es.ToolCallCompleted(
+                run_id=RUN, call=es.ToolCall(id="c", name="t", arguments=value)
+            )
             if refused:
                 with pytest.raises(es.InvalidArgumentError, match="integer"):
                     await store.append(event)

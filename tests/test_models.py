@@ -51,7 +51,10 @@ def test_aware_datetime_is_normalized_to_utc() -> None:
     event = es.TextDelta(run_id=RUN, delta="x", timestamp=datetime(2026, 1, 1, 2, tzinfo=plus_two))
     assert event.timestamp.utcoffset() == timedelta(0)
     assert event.timestamp == datetime(2026, 1, 1, tzinfo=UTC)
-    assert json.loads(es_events.encode_event(event))["TextDelta"]["timestamp"] == "2026-01-01T00:00:00Z"
+    assert (
+        json.loads(es_events.encode_event(event))["TextDelta"]["timestamp"]
+        == "2026-01-01T00:00:00Z"
+    )
 
 
 def test_timestamp_defaults_to_now_utc() -> None:
@@ -68,8 +71,11 @@ def test_timestamp_defaults_to_now_utc() -> None:
         (es.ContextBuilt, {"message_count": True}, "message_count"),
         (es.TextDelta, {"delta": 5}, "delta"),
         (es.RunStarted, {"session_id": "nope", "provider": "p", "model": "m"}, "session_id"),
-        (es.ToolExecutionFinished, {"call_id": "c", "tool_name": "t", "result": {"Maybe": {}},
-                                    "duration_ms": 1}, "result"),
+        (
+            es.ToolExecutionFinished,
+            {"call_id": "c", "tool_name": "t", "result": {"Maybe": {}}, "duration_ms": 1},
+            "result",
+        ),
         (es.RunCompleted, {"finish_reason": "exploded", "iterations": 1}, "finish_reason"),
     ],
 )
@@ -96,11 +102,19 @@ def test_decode_event_rejects_malformed_json_shapes() -> None:
     with pytest.raises(ValueError, match="exactly one key"):
         es_events.decode_event("{}")
     with pytest.raises(ValueError, match="run_id"):
-        es_events.decode_event('{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}')
+        es_events.decode_event(
+            '{"TextDelta": {"run_id": "x", "delta": "d", "timestamp": "2026-01-01T00:00:00Z"}}'
+        )
 
 
 def test_unknown_variant_keeps_payload_and_is_written_back_unchanged() -> None:
-    raw = {"BrandNew": {"run_id": str(RUN), "weird": {"nested": [1, None, "x"]}, "timestamp": "2026-01-01T00:00:00Z"}}
+    raw = {
+        "BrandNew": {
+            "run_id": str(RUN),
+            "weird": {"nested": [1, None, "x"]},
+            "timestamp": "2026-01-01T00:00:00Z",
+        }
+    }
     event = es_events.decode_event(json.dumps(raw))
     assert isinstance(event, es.UnknownEvent)
     assert event.run_id == RUN
@@ -115,7 +129,14 @@ def test_unknown_event_without_run_id_cannot_name_its_run() -> None:
 
 
 def test_newer_fields_of_known_variants_survive_a_round_trip() -> None:
-    raw = {"TextDelta": {"run_id": str(RUN), "delta": "d", "timestamp": "2026-01-01T00:00:00Z", "added_in_v9": 1}}
+    raw = {
+        "TextDelta": {
+            "run_id": str(RUN),
+            "delta": "d",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "added_in_v9": 1,
+        }
+    }
     assert json.loads(es_events.encode_event(es_events.decode_event(json.dumps(raw)))) == raw
 
 
@@ -157,7 +178,10 @@ PLUS_FIVE = timezone(timedelta(hours=5))
 @pytest.mark.parametrize(
     ("moment", "bound"),
     [
-        (datetime.max.replace(tzinfo=MINUS_FIVE), "less than or equal to 9999-12-31T23:59:59.999999Z"),
+        (
+            datetime.max.replace(tzinfo=MINUS_FIVE),
+            "less than or equal to 9999-12-31T23:59:59.999999Z",
+        ),
         (datetime.min.replace(tzinfo=PLUS_FIVE), "greater than or equal to 0001-01-01T00:00:00Z"),
     ],
 )
@@ -182,9 +206,7 @@ def test_the_extreme_times_in_range_are_kept_exactly() -> None:
         assert es_events.decode_event(es_events.encode_event(event)) == event
 
 
-@pytest.mark.parametrize(
-    "stamp", ["9999-12-31T23:59:59.999999-05:00", "0001-01-01T00:00:00+05:00"]
-)
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59.999999-05:00", "0001-01-01T00:00:00+05:00"])
 def test_json_times_outside_the_range_are_refused_when_read(stamp: str) -> None:
     event = f'{{"TextDelta": {{"run_id": "{RUN}", "delta": "d", "timestamp": "{stamp}"}}}}'
     with pytest.raises(ValidationError, match="timestamp"):
@@ -244,18 +266,31 @@ def test_the_extreme_times_are_stored_read_listed_and_summarized(tmp_path: Path)
     async def body(url: str) -> None:
         run_id = es.RunId.new()
         events: list[es.AgentEvent] = [
-            es.RunStarted(run_id=run_id, session_id=es.SessionId.new(), provider="p",
-                          model="m", timestamp=EARLIEST),
+            es.RunStarted(
+                run_id=run_id,
+                session_id=es.SessionId.new(),
+                provider="p",
+                model="m",
+                timestamp=EARLIEST,
+            ),
             es.ToolExecutionStarted(run_id=run_id, call_id="c", tool_name="t", timestamp=EARLIEST),
-            es.ToolExecutionFinished(run_id=run_id, call_id="c", tool_name="t",
-                                     result=es.Success(output=1), duration_ms=1, timestamp=LATEST),
+            es.ToolExecutionFinished(
+                run_id=run_id,
+                call_id="c",
+                tool_name="t",
+                result=es.Success(output=1),
+                duration_ms=1,
+                timestamp=LATEST,
+            ),
             es.RunCompleted(run_id=run_id, finish_reason="stop", iterations=1, timestamp=LATEST),
         ]
         async with es.open_store(url) as store:
             await store.append_batch(events)
             page = await store.list_after(run_id, 0, 10)
             assert [e.event for e in page] == events
-            assert [e.event async for e in store.subscribe(run_id, 0, until_terminal=True)] == events
+            assert [
+                e.event async for e in store.subscribe(run_id, 0, until_terminal=True)
+            ] == events
             (info,) = [r for r in await store.list_runs() if r.run_id == run_id]
             assert info.last_seq == 4
         assert timeline_table([page], "run") is not None

@@ -147,7 +147,8 @@ def test_taken_scheme_is_not_silently_clobbered() -> None:
     )
     with pytest.raises(es.ConfigurationError, match="already"):
         registry.register(
-            _plugin(es_backend.BackendSpec("other", ("memory",), MemoryEventStore.from_url)), name="b"
+            _plugin(es_backend.BackendSpec("other", ("memory",), MemoryEventStore.from_url)),
+            name="b",
         )
     registry.register(
         _plugin(es_backend.BackendSpec("memory", ("memory",), MemoryEventStore.from_url)),

@@ -306,7 +306,10 @@ def test_unavailable_backend_is_503_with_a_request_id_and_the_detail_only_in_the
             response = await client.get(path)
             assert response.status_code == 503
             request_id = response.headers["X-Request-ID"]
-            assert response.json() == {"error": "the store is unavailable", "request_id": request_id}
+            assert response.json() == {
+                "error": "the store is unavailable",
+                "request_id": request_id,
+            }
             # The operator finds the detail under the id the client reports.
             (record,) = [r for r in caplog.records if request_id in r.getMessage()]
             logged = record.getMessage()
@@ -747,7 +750,9 @@ def test_app_opens_the_store_at_startup_and_closes_it_at_shutdown() -> None:
         async with app.router.lifespan_context(app):
             states.append(store.is_open)
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
                 assert (await client.get("/runs")).json() == []
         states.append(store.is_open)
         assert states == [False, True, False]
@@ -761,7 +766,9 @@ def test_app_from_a_url_serves_that_store() -> None:
         assert isinstance(app.state.store, MemoryEventStore)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1"
+            ) as client:
                 assert (await client.get("/runs")).status_code == 200
 
     run(body())

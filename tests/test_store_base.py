@@ -204,11 +204,16 @@ def test_repr_and_describe_name_the_backend() -> None:
 def test_unsupported_operations_raise_unsupported() -> None:
     class Minimal(es.EventStore):
         async def _append(
-            self, run_id: es.RunId, events: Sequence[es_backend.PendingEvent], expected_seq: int | None
+            self,
+            run_id: es.RunId,
+            events: Sequence[es_backend.PendingEvent],
+            expected_seq: int | None,
         ) -> list[es.EventEnvelope]:
             return []
 
-        async def _list_after(self, run_id: es.RunId, after_seq: int, limit: int) -> list[es.EventEnvelope]:
+        async def _list_after(
+            self, run_id: es.RunId, after_seq: int, limit: int
+        ) -> list[es.EventEnvelope]:
             return []
 
         async def _last_seq(self, run_id: es.RunId) -> int:
@@ -301,7 +306,15 @@ def test_batch_with_the_same_id_twice_in_different_forms_is_refused() -> None:
 def test_an_extra_field_that_is_not_a_json_value_is_refused_when_built() -> None:
     # Extra fields are held to the declared fields' JSON rules: nothing that would be
     # written as something else (and read back changed) gets as far as a store.
-    for value in (object(), {1, 2}, (1, 2), b"x", float("inf"), float("nan"), {"a": [float("-inf")]}):
+    for value in (
+        object(),
+        {1, 2},
+        (1, 2),
+        b"x",
+        float("inf"),
+        float("nan"),
+        {"a": [float("-inf")]},
+    ):
         with pytest.raises(ValueError, match=r"JSON value|finite number"):
             es.TextDelta(run_id=RUN, delta="x", foo=value)
 
@@ -413,7 +426,9 @@ def test_list_runs_accepts_session_ids_as_strings() -> None:
     async def body() -> None:
         async with MemoryEventStore() as store:
             session = es.SessionId.new()
-            await store.append(es.RunStarted(run_id=RUN, session_id=session, provider="p", model="m"))
+            await store.append(
+                es.RunStarted(run_id=RUN, session_id=session, provider="p", model="m")
+            )
             assert [i.run_id for i in await store.list_runs(session_id=str(session))] == [RUN]  # type: ignore[arg-type]
             with pytest.raises(es.InvalidArgumentError, match="session_id"):
                 await store.list_runs(session_id="nope")  # type: ignore[arg-type]
@@ -476,7 +491,9 @@ def test_a_caught_up_resumed_subscription_notices_the_run_deleted() -> None:
     asyncio.run(asyncio.wait_for(body(), 10))
 
 
-def test_subscribe_until_terminal_resumed_at_the_terminal_event_ends_even_if_more_followed() -> None:
+def test_subscribe_until_terminal_resumed_at_the_terminal_event_ends_even_if_more_followed() -> (
+    None
+):
     async def body() -> None:
         async with MemoryEventStore() as store:
             await store.append(delta())
@@ -545,7 +562,9 @@ def test_subscribe_lets_the_event_loop_run_between_pages() -> None:
     # does not await would keep every other task (a timeout, a watchdog) waiting.
     async def body() -> None:
         async with MemoryEventStore() as store:
-            await store.append_batch([delta() for _ in range(3 * MemoryEventStore.subscribe_page_size)])
+            await store.append_batch(
+                [delta() for _ in range(3 * MemoryEventStore.subscribe_page_size)]
+            )
             ticks = 0
 
             async def ticker() -> None:

@@ -45,8 +45,7 @@ async def _check_something_to_copy(
             )
     if run_ids is None and total == 0:
         raise eventstore.InvalidArgumentError(
-            f"{redact_url(source_url)} holds no runs: nothing to copy "
-            "(is the source URL right?)"
+            f"{redact_url(source_url)} holds no runs: nothing to copy (is the source URL right?)"
         )
 
 
@@ -63,9 +62,10 @@ async def _copy(source_url: str, destination_url: str, runs: list[str], verify: 
         run_ids = [eventstore.RunId.parse(r) for r in runs] if runs else None
     except ValueError as exc:
         raise eventstore.InvalidArgumentError(f"--run: {exc}") from None
-    async with eventstore.open_store(source_url) as source, eventstore.open_store(
-        destination_url
-    ) as destination:
+    async with (
+        eventstore.open_store(source_url) as source,
+        eventstore.open_store(destination_url) as destination,
+    ):
         total = await _total_events(source, run_ids)
         await _check_something_to_copy(source, source_url, run_ids, total)
         columns = (
