@@ -15,6 +15,7 @@ __all__ = [
     "RunInfo",
     "Stamped",
     "decode_envelope",
+    "encode_envelope",
     "envelope_json",
     "new_envelope",
     "stamp",
@@ -24,13 +25,13 @@ __all__ = [
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ._events import AgentEvent, RunStarted, UtcDatetime
+from ._events import U64_MAX, AgentEvent, RunStarted, encode_event
 from ._ids import EventId, RunId, SessionId
+from ._time import Instant, Timestamp, format_time, utc_now
 
 
 class EventEnvelope(BaseModel):
@@ -44,11 +45,11 @@ class EventEnvelope(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     event_id: EventId
-    seq: Annotated[int, Field(strict=True, ge=1)]
+    seq: Annotated[int, Field(strict=True, ge=1, le=U64_MAX)]
     run_id: RunId
     session_id: SessionId | None
     event: AgentEvent
-    emitted_at: UtcDatetime
+    emitted_at: Timestamp
 
 
 class RunInfo(BaseModel):
@@ -59,8 +60,8 @@ class RunInfo(BaseModel):
     run_id: RunId
     session_id: SessionId | None
     last_seq: int
-    first_emitted_at: datetime | None
-    last_emitted_at: datetime | None
+    first_emitted_at: Timestamp | None
+    last_emitted_at: Timestamp | None
 
 
 _ALL_FIELDS: Final = frozenset(EventEnvelope.model_fields)
@@ -75,7 +76,7 @@ def new_envelope(
     run_id: RunId,
     session_id: SessionId | None,
     event: AgentEvent,
-    emitted_at: datetime,
+    emitted_at: Instant,
 ) -> EventEnvelope:
     """Build an envelope from values that are already valid, skipping validation.
 
@@ -108,6 +109,22 @@ def decode_envelope(data: str | bytes) -> EventEnvelope:
     return EventEnvelope.model_validate_json(data)
 
 
+def encode_envelope(envelope: EventEnvelope) -> str:
+    """The envelope's JSON exactly as serde writes behest's ``RuntimeEventEnvelope``.
+
+    The storage form of every text-storing backend; ``model_dump_json`` gives the
+    same fields but not serde's bytes for every float.
+    """
+    return envelope_json(
+        event_id=envelope.event_id,
+        seq=envelope.seq,
+        run_id=envelope.run_id,
+        session_id=envelope.session_id,
+        event_json=encode_event(envelope.event),
+        emitted_at=envelope.emitted_at,
+    )
+
+
 def envelope_json(
     *,
     event_id: EventId,
@@ -115,7 +132,7 @@ def envelope_json(
     run_id: RunId,
     session_id: SessionId | None,
     event_json: str,
-    emitted_at: datetime,
+    emitted_at: Instant,
 ) -> str:
     """Envelope JSON around an already encoded event, without re-encoding the event.
 
@@ -124,11 +141,7 @@ def envelope_json(
     the whole envelope model again.
     """
     run = f'"run_id":"{run_id}"'
-    return _envelope_text(event_id, seq, run, session_id, event_json, _rfc3339(emitted_at))
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+    return _envelope_text(event_id, seq, run, session_id, event_json, format_time(emitted_at))
 
 
 def _envelope_text(
@@ -191,7 +204,7 @@ class Stamped:
     #: The run's session id after this append (what to record for the run).
     session_after: SessionId | None
     #: The commit time, the same for every envelope of the append.
-    emitted_at: datetime
+    emitted_at: Instant
 
     def envelopes(self) -> list[EventEnvelope]:
         """The envelopes to return from ``_append``."""
@@ -210,7 +223,7 @@ class Stamped:
 
     def texts(self) -> list[str]:
         """The envelope JSON of each event, the storage form of text-storing backends."""
-        run, stamp = f'"run_id":"{self.run_id}"', _rfc3339(self.emitted_at)
+        run, stamp = f'"run_id":"{self.run_id}"', format_time(self.emitted_at)
         return [
             _envelope_text(pending.event_id, seq, run, session_id, pending.event_json, stamp)
             for pending, seq, session_id in self._numbered()
@@ -226,7 +239,7 @@ def stamp(
     *,
     last_seq: int,
     session_id: SessionId | None,
-    emitted_at: datetime | None = None,
+    emitted_at: Instant | None = None,
 ) -> Stamped:
     """Give ``events`` the seqs after ``last_seq``, their session ids and a commit time.
 
@@ -240,7 +253,7 @@ def stamp(
         first_seq=last_seq + 1,
         session_ids=sessions,
         session_after=after,
-        emitted_at=datetime.now(UTC) if emitted_at is None else emitted_at,
+        emitted_at=utc_now() if emitted_at is None else emitted_at,
     )
 
 

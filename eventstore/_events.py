@@ -45,80 +45,72 @@ __all__ = [
 # decode_event, encode_event) is exported by ``eventstore.events`` only.
 
 import enum
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, ClassVar, Final
+import re
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
     JsonValue,
     StrictStr,
     TypeAdapter,
     field_validator,
 )
-from pydantic_core import core_schema
 
 from ._errors import InvalidArgumentError
 from ._ids import RunId, SessionId
 from ._tagged import ExternallyTagged
+from ._time import Instant, Timestamp, parse_time, utc_now
 
-_ZERO: Final = timedelta(0)
-#: The earliest and latest instants an event's ``timestamp`` or an envelope's
-#: ``emitted_at`` may hold: years 1 to 9999 in UTC, what Python's datetime holds
-#: once converted to UTC (and, as microseconds since the Unix epoch, what the SQL
-#: backends store), so every time can be converted and read back.
-EARLIEST_TIME: Final = datetime.min.replace(tzinfo=UTC)
-LATEST_TIME: Final = datetime.max.replace(tzinfo=UTC)
-_EDGE_YEARS: Final = frozenset({EARLIEST_TIME.year, LATEST_TIME.year})
+#: The largest value of Rust's ``u64`` (and ``usize`` on the 64-bit targets the
+#: runtime is built for) and ``u32``: integer fields are bounded by their Rust type,
+#: on write and on read, so nothing stored here is refused by serde.
+U64_MAX: Final = 2**64 - 1
+U32_MAX: Final = 2**32 - 1
 
+#: A Rust ``u64`` field: a non-negative int (not a bool or a numeric string) below 2**64.
+Count = Annotated[int, Field(strict=True, ge=0, le=U64_MAX)]
+#: A Rust ``u32`` field.
+Count32 = Annotated[int, Field(strict=True, ge=0, le=U32_MAX)]
+#: A Rust ``Option<u64>`` field, written ``null`` when ``None`` as serde writes it.
+_OptionalCount = Annotated[int | None, Field(strict=True, ge=0, le=U64_MAX)]
 
-def _to_utc(value: datetime) -> datetime:
-    # Parsed "Z" times carry pydantic's own UTC tzinfo; they are already UTC and
-    # compare equal, so only other offsets are converted.
-    if value.tzinfo is UTC or value.utcoffset() == _ZERO:
-        return value
-    return value.astimezone(UTC)
-
-
-def utc_now() -> datetime:
-    """The current time as an aware UTC datetime."""
-    return datetime.now(UTC)
+#: ``timestamp`` of every variant: defaults to now when an event is built in Python,
+#: required in JSON (serde refuses an event without one). Declared last in each
+#: variant, after its own fields, because serde writes fields in declaration order.
+_NOW: Final[Any] = Field(default_factory=utc_now)
 
 
-class _UtcWhenBuilt:
-    """Normalizes datetimes given in Python to UTC; JSON times are taken as written.
-
-    Every writer of this JSON (this library, the Rust runtime's chrono ``Utc``) writes
-    UTC with a ``Z``, so decoding skips the Python-level conversion, which costs a
-    seventh of decoding an envelope; a foreign non-UTC offset is kept as the same
-    instant (datetimes compare by instant).
-    """
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        aware = handler(source)
-        return core_schema.json_or_python_schema(
-            json_schema=aware,
-            python_schema=core_schema.no_info_after_validator_function(_to_utc, aware),
-        )
+def _finite(value: JsonValue) -> JsonValue:
+    # pydantic reads NaN, Infinity and 1e400 (as inf) into a JsonValue whatever the
+    # config says, and writes them back as null; serde refuses all three.
+    if isinstance(value, float):
+        if value - value != 0.0:
+            raise ValueError(f"{value!r} is not a JSON number (serde refuses it)")
+    elif isinstance(value, dict):
+        for item in value.values():
+            if not isinstance(item, str | int):
+                _finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            if not isinstance(item, str | int):
+                _finite(item)
+    return value
 
 
-#: An aware datetime, normalized to UTC when built in Python; naive ones are rejected,
-#: and so are instants outside years 1..9999 in UTC (checked by pydantic-core before
-#: the conversion, which would overflow), whether built in Python or read from JSON.
-UtcDatetime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, le=LATEST_TIME), _UtcWhenBuilt()]
-#: A non-negative integer that is really an int (not a bool or a numeric string).
-Count = Annotated[int, Field(strict=True, ge=0)]
-_OptionalCount = Annotated[int | None, Field(strict=True, ge=0, exclude_if=lambda v: v is None)]
+#: Any JSON value that serde reads as a ``serde_json::Value``: no NaN or infinities.
+Json = Annotated[JsonValue, AfterValidator(_finite)]
 
 # No inf/NaN: JSON cannot carry them (they would be written as null and read back
 # changed), so they are refused when the event is built.
-_MODEL_CONFIG: Final = ConfigDict(frozen=True, extra="allow", allow_inf_nan=False)
+# A non-finite float that skipped validation (model_construct) is written as the bare
+# NaN or Infinity token, never as null, so that the append guard refuses it.
+_MODEL_CONFIG: Final = ConfigDict(
+    frozen=True, extra="allow", allow_inf_nan=False, ser_json_inf_nan="constants"
+)
 
 
 class _Value(BaseModel):
@@ -127,7 +119,7 @@ class _Value(BaseModel):
     model_config = _MODEL_CONFIG
     # Unknown fields are JSON values like the declared ones: a set, a tuple, bytes or
     # a non-finite float would be written as something else and read back changed.
-    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
+    __pydantic_extra__: dict[str, Json] = Field(init=False)
 
 
 class _Event(BaseModel):
@@ -135,13 +127,16 @@ class _Event(BaseModel):
 
     model_config = _MODEL_CONFIG
     # See _Value: unknown fields are held to the JSON rules of the declared ones.
-    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)
+    __pydantic_extra__: dict[str, Json] = Field(init=False)
 
     #: True for the variants that end a run.
     is_terminal: ClassVar[bool] = False
 
     run_id: RunId
-    timestamp: UtcDatetime = Field(default_factory=utc_now)
+    if TYPE_CHECKING:
+        # Declared by every subclass after its own fields, as ``timestamp: Timestamp =
+        # _NOW``: a field declared here would be written second, not last.
+        timestamp: Instant
 
     @property
     def event_type(self) -> str:
@@ -165,13 +160,13 @@ class ToolCall(_Value):
 
     id: StrictStr
     name: StrictStr
-    arguments: JsonValue
+    arguments: Json
 
 
 class Success(_Value):
     """A tool execution that returned ``output``."""
 
-    output: JsonValue
+    output: Json
 
 
 class Failure(_Value):
@@ -208,12 +203,14 @@ class RunStarted(_Event):
     session_id: SessionId
     provider: StrictStr
     model: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class ContextBuilt(_Event):
     """The prompt context was assembled from ``message_count`` messages."""
 
     message_count: Count
+    timestamp: Timestamp = _NOW
 
 
 class ModelStarted(_Event):
@@ -222,12 +219,14 @@ class ModelStarted(_Event):
     provider: StrictStr
     model: StrictStr
     iteration: Count
+    timestamp: Timestamp = _NOW
 
 
 class TextDelta(_Event):
     """A chunk of assistant text streamed by the model."""
 
     delta: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class ToolCallStarted(_Event):
@@ -235,6 +234,7 @@ class ToolCallStarted(_Event):
 
     call_id: StrictStr
     tool_name: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class ToolCallDelta(_Event):
@@ -242,12 +242,14 @@ class ToolCallDelta(_Event):
 
     call_id: StrictStr
     delta: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class ToolCallCompleted(_Event):
     """The model finished emitting a tool call."""
 
     call: ToolCall
+    timestamp: Timestamp = _NOW
 
 
 class ToolExecutionStarted(_Event):
@@ -255,6 +257,7 @@ class ToolExecutionStarted(_Event):
 
     call_id: StrictStr
     tool_name: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class ToolExecutionFinished(_Event):
@@ -264,24 +267,28 @@ class ToolExecutionFinished(_Event):
     tool_name: StrictStr
     result: ToolExecutionResult
     duration_ms: Count
+    timestamp: Timestamp = _NOW
 
 
 class AssistantMessageCommitted(_Event):
     """An assistant message was committed to the conversation."""
 
     message_id: UUID
+    timestamp: Timestamp = _NOW
 
 
 class ToolMessageCommitted(_Event):
     """A tool result message was committed to the conversation."""
 
     message_id: UUID
+    timestamp: Timestamp = _NOW
 
 
 class UsageRecorded(_Event):
     """Token usage of a model call."""
 
     usage: TokenUsage
+    timestamp: Timestamp = _NOW
 
 
 class CacheMetrics(_Event):
@@ -290,6 +297,7 @@ class CacheMetrics(_Event):
     cache_creation_input_tokens: Count
     cache_read_input_tokens: Count
     cached_input_tokens: Count
+    timestamp: Timestamp = _NOW
 
 
 class RunCompleted(_Event):
@@ -297,8 +305,14 @@ class RunCompleted(_Event):
 
     is_terminal: ClassVar[bool] = True
 
-    finish_reason: FinishReason | UnknownFinishReason
+    #: A known reason; ``{"unknown": text}`` (the Rust enum's ``Unknown(String)``); or,
+    #: since the Rust enum is ``non_exhaustive``, a reason newer than this version,
+    #: kept as the string it was written as.
+    finish_reason: Annotated[
+        FinishReason | UnknownFinishReason | StrictStr, Field(union_mode="left_to_right")
+    ]
     iterations: Count
+    timestamp: Timestamp = _NOW
 
 
 class RunFailed(_Event):
@@ -307,24 +321,28 @@ class RunFailed(_Event):
     is_terminal: ClassVar[bool] = True
 
     error: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class RunCancelled(_Event):
     """The run was cancelled. Terminal."""
 
     is_terminal: ClassVar[bool] = True
+    timestamp: Timestamp = _NOW
 
 
 class DoomLoopDetected(_Event):
     """The runtime detected the agent repeating itself."""
 
     description: StrictStr
+    timestamp: Timestamp = _NOW
 
 
 class CompactionCircuitOpened(_Event):
     """Context compaction failed repeatedly and was switched off."""
 
-    consecutive_failures: Count
+    consecutive_failures: Count32
+    timestamp: Timestamp = _NOW
 
 
 class UnknownEvent(BaseModel):
@@ -334,12 +352,12 @@ class UnknownEvent(BaseModel):
     encodes back to exactly ``{name: payload}``.
     """
 
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, ser_json_inf_nan="constants")
 
     is_terminal: ClassVar[bool] = False
 
     name: StrictStr
-    payload: JsonValue
+    payload: Json
 
     @field_validator("name")
     @classmethod
@@ -363,18 +381,15 @@ class UnknownEvent(BaseModel):
         return RunId.parse(raw)
 
     @property
-    def timestamp(self) -> datetime | None:
-        """The payload's ``timestamp``, if it has a parseable one (aware, years 1..9999 UTC)."""
+    def timestamp(self) -> Instant | None:
+        """The payload's ``timestamp``, if it has one chrono would read (years 1..9999 UTC)."""
         raw = self.payload.get("timestamp") if isinstance(self.payload, dict) else None
         if not isinstance(raw, str):
             return None
         try:
-            moment = datetime.fromisoformat(raw)
+            return parse_time(raw)
         except ValueError:
             return None
-        if moment.tzinfo is None or not EARLIEST_TIME <= moment <= LATEST_TIME:
-            return None  # naive, or outside the range an event's time may hold
-        return _to_utc(moment)
 
 
 #: Every known variant, in the order of the runtime's enum.
@@ -428,7 +443,9 @@ AgentEvent = Annotated[
     | DoomLoopDetected
     | CompactionCircuitOpened
     | UnknownEvent,
-    ExternallyTagged(EVENT_TYPES, unknown=_unknown, unknown_type=UnknownEvent),
+    ExternallyTagged(
+        EVENT_TYPES, unknown=_unknown, unknown_type=UnknownEvent, required_in_json="timestamp"
+    ),
 ]
 
 _EVENT_ADAPTER: Final[TypeAdapter[AgentEvent]] = TypeAdapter(
@@ -442,10 +459,10 @@ _TAG_PREFIX: Final[dict[type, bytes]] = {
 
 
 def encode_event_bytes(event: AgentEvent) -> bytes:
-    """The event's externally tagged JSON as UTF-8 bytes.
+    """The event's externally tagged JSON as UTF-8 bytes, as serde writes it.
 
     Raises :class:`InvalidArgumentError` for a ``timestamp`` that was never
-    validated (``model_construct``) and is naive or outside years 1..9999 in UTC.
+    validated (``model_construct``) and is not an :class:`~whenever.Instant`.
 
     The hot path of every append: known variants are serialized by their own
     model serializer and wrapped here, which skips the union's Python-level
@@ -453,32 +470,36 @@ def encode_event_bytes(event: AgentEvent) -> bytes:
     """
     prefix = _TAG_PREFIX.get(type(event))
     if prefix is None:
-        return _EVENT_ADAPTER.dump_json(event)
+        return _serde_floats(_EVENT_ADAPTER.dump_json(event))
     # Built events were checked by their validator; this catches a time that skipped
     # it (model_construct, model_copy(update=...)) and would be stored unreadable.
-    # Only years 1 and 9999 hold instants out of range: offsets are under a day.
-    stamp: Any = event.timestamp  # a known variant's: a datetime, unless never validated
-    try:
-        checked = stamp.tzinfo is not None and stamp.year not in _EDGE_YEARS
-    except AttributeError:
-        checked = False
-    if not checked:
-        _check_timestamp(event.event_type, stamp)
-    return prefix + type(event).__pydantic_serializer__.to_json(event) + b"}"
+    if type(event.timestamp) is not Instant:
+        raise InvalidArgumentError(
+            f"{event.event_type} event's timestamp must be a whenever.Instant (build the "
+            f"event with a datetime or an Instant, not model_construct), "
+            f"got {event.timestamp!r}"
+        )
+    return prefix + _serde_floats(type(event).__pydantic_serializer__.to_json(event)) + b"}"
 
 
-def _check_timestamp(event_type: str, stamp: object) -> None:
-    """Refuse a ``timestamp`` that is not an aware datetime in years 1..9999 UTC."""
-    if not isinstance(stamp, datetime) or stamp.utcoffset() is None:
-        raise InvalidArgumentError(
-            f"{event_type} event's timestamp must be an aware datetime, got {stamp!r}"
-        )
-    if not EARLIEST_TIME <= stamp <= LATEST_TIME:
-        raise InvalidArgumentError(
-            f"{event_type} event's timestamp {stamp.isoformat()} is outside the range "
-            f"an event's time may hold: {EARLIEST_TIME.isoformat()} to "
-            f"{LATEST_TIME.isoformat()} (years 1 to 9999 in UTC)"
-        )
+# A JSON string (skipped whole) or the "+" of a number's positive exponent.
+_STRING_OR_EXPONENT_PLUS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|(?<=[0-9]e)\+')
+
+
+def _serde_floats(data: bytes) -> bytes:
+    """``data`` with floats as serde_json writes them (``1e16``, not pydantic's ``1e+16``).
+
+    Both write the shortest digits that round-trip (ryu's) and switch to exponent form
+    at the same magnitudes; they differ only in the exponent's ``+``.
+    """
+    if b"e+" not in data:
+        return data
+    return _STRING_OR_EXPONENT_PLUS.sub(_drop_plus, data)
+
+
+def _drop_plus(match: re.Match[bytes]) -> bytes:
+    token = match.group(0)
+    return b"" if token == b"+" else token
 
 
 def encode_event(event: AgentEvent) -> str:

@@ -70,17 +70,27 @@ def check_decodable(data: bytes, event_type: str) -> None:
     """Refuse an event whose JSON ``data`` would not read back equal.
 
     Raises :class:`InvalidArgumentError` for nesting deeper than
-    :data:`MAX_JSON_DEPTH` or an integer outside ``JSON_INT_MIN..JSON_INT_MAX``.
+    :data:`MAX_JSON_DEPTH`, an integer outside ``JSON_INT_MIN..JSON_INT_MAX``, or a
+    NaN or infinity (only an event built without validation can hold one).
     """
-    # Fast path: too few brackets to nest that deep, no digit run that long.
+    # Fast path: too few brackets to nest that deep, no digit run that long, no
+    # non-finite float (written as a bare NaN or Infinity token).
     if (
         data.count(b"[") + data.count(b"{") <= MAX_JSON_DEPTH
         and data.translate(_ZEROS).find(_LONG_RUN) == -1
+        and b"NaN" not in data
+        and b"Infinity" not in data
     ):
         return
-    # Our own encoder wrote ``data``, so it is valid JSON: with the strings emptied,
-    # what is left are numbers, literals, punctuation and the brackets.
+    # Our own encoder wrote ``data``, so it is valid JSON (but for NaN and Infinity):
+    # with the strings emptied, what is left are numbers, literals, punctuation and
+    # the brackets.
     bare = _STRING.sub(b'""', data)
+    if b"NaN" in bare or b"Infinity" in bare:
+        raise InvalidArgumentError(
+            f"{event_type} event holds a NaN or an infinite float, which JSON cannot carry "
+            "(serde refuses it); build events with validation, not model_construct"
+        )
     for match in _LONG_INT.finditer(bare):
         _check_integer(match.group(), event_type)
     depth = _depth(bare.translate(None, _NOT_BRACKETS))

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, TypeVar, runt
 from pydantic_core import PydanticSerializationError
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope, ImportBatch, PendingEvent, envelope_texts
+from ._envelope import EventEnvelope, ImportBatch, PendingEvent, encode_envelope, envelope_texts
 from ._errors import (
     BackendError,
     ConcurrencyError,
@@ -600,7 +600,9 @@ class EventStore(abc.ABC):
                 skip = min(last - first + 1, len(envelopes))
                 kept_from, stored = await self._stored_overlap(run_id, first, skip)
                 for envelope in envelopes[:skip]:
-                    if envelope.seq >= kept_from and stored.get(envelope.seq) != envelope:
+                    if envelope.seq >= kept_from and not _same_bytes(
+                        stored.get(envelope.seq), envelope
+                    ):
                         raise RunDivergedError(run_id=run_id, seq=envelope.seq, actual_seq=last)
                 envelopes, pending = envelopes[skip:], pending[skip:]
                 if not envelopes:
@@ -804,3 +806,11 @@ async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int 
     if page and page[0].seq == probe and page[0].event.is_terminal:
         return probe
     return None
+
+
+def _same_bytes(stored: EventEnvelope | None, given: EventEnvelope) -> bool:
+    """Whether ``stored`` is ``given`` as serde would write both, digit for digit.
+
+    Model equality is not enough: ``1 == 1.0 == True`` in Python.
+    """
+    return stored is not None and encode_envelope(stored) == encode_envelope(given)

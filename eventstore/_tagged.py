@@ -25,6 +25,8 @@ class ExternallyTagged:
     ``unknown`` builds the value for a tag that is not among ``variants`` from
     ``(tag, payload)``; without it, an unknown tag is a validation error. Unknown
     values must expose ``name`` and ``payload`` for serialization.
+    ``required_in_json`` names a field whose default applies only to values built
+    in Python: JSON without it is refused, as serde refuses it.
     """
 
     def __init__(
@@ -33,8 +35,10 @@ class ExternallyTagged:
         *,
         unknown: Callable[[str, Any], Any] | None = None,
         unknown_type: type | None = None,
+        required_in_json: str | None = None,
     ) -> None:
         self._by_tag = {cls.__name__: cls for cls in variants}
+        self._required_in_json = required_in_json
         self._unknown = unknown
         self._instance_types: tuple[type, ...] = tuple(variants) + (
             (unknown_type,) if unknown_type is not None else ()
@@ -105,7 +109,7 @@ class ExternallyTagged:
         # all the tags, each optional, validated entirely in Rust. A Python
         # discriminator would first convert the whole event to Python objects.
         known = core_schema.no_info_after_validator_function(
-            _single_value,
+            _single_value if self._required_in_json is None else self._single_given_value,
             core_schema.typed_dict_schema(
                 {
                     tag: core_schema.typed_dict_field(schema, required=False)
@@ -125,6 +129,12 @@ class ExternallyTagged:
         return core_schema.union_schema(
             [(known, "known variant"), (unknown, "unknown variant")], mode="left_to_right"
         )
+
+    def _single_given_value(self, value: dict[str, Any]) -> Any:
+        payload = _single_value(value)
+        if self._required_in_json not in payload.__pydantic_fields_set__:
+            raise ValueError(f"missing field {self._required_in_json!r}")
+        return payload
 
 
 def _single_item(value: dict[str, Any]) -> tuple[str, Any]:

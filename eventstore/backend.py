@@ -36,6 +36,10 @@ The primitives (signatures and rules in their docstrings on :class:`EventStore`)
 ``backdoor()``
     A :class:`Backdoor` for the conformance suite (capability ``backdoor``).
 
+Times (``emitted_at``, event ``timestamp``) are :class:`whenever.Instant` values with
+nanosecond precision; a backend that keeps a time outside the envelope JSON keeps all
+nine digits, and writes times as text with :func:`format_time` (chrono's form).
+
 A backend is registered with a :class:`BackendSpec` returned by a
 ``@hookimpl``-decorated ``eventstore_register_backends()`` in a light plugin module
 named by an entry point of the group ``eventstore``. Its factory receives the URL
@@ -54,6 +58,7 @@ from ._envelope import (
     RunInfo,
     Stamped,
     decode_envelope,
+    encode_envelope,
     envelope_json,
     new_envelope,
     stamp,
@@ -78,6 +83,7 @@ from ._store import (
     EventStore,
     poll_delay,
 )
+from ._time import format_time, parse_time, utc_now
 from ._url import StoreOptions, StoreURL, parse_options, redact_text, redact_url
 
 __all__ = [
@@ -102,14 +108,18 @@ __all__ = [
     "StoreURL",
     "decode_envelope",
     "default_registry",
+    "encode_envelope",
     "envelope_json",
+    "format_time",
     "hookimpl",
     "hookspec",
     "new_envelope",
     "parse_options",
+    "parse_time",
     "poll_delay",
     "redact_text",
     "redact_url",
     "stamp",
     "stamp_sessions",
+    "utc_now",
 ]

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from ._capabilities import Capability
-from ._envelope import EventEnvelope
+from ._envelope import EventEnvelope, encode_envelope
 from ._errors import (
     ConcurrencyError,
     ConfigurationError,
@@ -186,6 +186,10 @@ async def verify_runs(
 ) -> list[RunComparison]:
     """Compare ``run_ids`` (default: every run of ``source``) envelope by envelope.
 
+    Two envelopes are the same when their JSON as serde writes it is byte for byte
+    the same: every field, every digit of every time (to the nanosecond) and of every
+    number, ``1`` and ``1.0`` told apart.
+
     Where either side's retention trimmed a run's first events, the comparison
     starts at the first event both still hold.
     """
@@ -206,7 +210,9 @@ async def verify_runs(
                 after = exc.first_available - 1
                 continue
             for a, b in zip(left, right, strict=False):
-                if a != b:
+                # serde's bytes, not model equality: 1 == 1.0 == True in Python, and
+                # every digit of a time or a float must be the same on both sides.
+                if encode_envelope(a) != encode_envelope(b):
                     first_difference = a.seq
                     break
             if first_difference is None and len(left) != len(right):

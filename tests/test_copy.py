@@ -123,7 +123,7 @@ def test_a_resumed_copy_refuses_a_difference_anywhere_in_the_stored_prefix() -> 
             (run_id,) = await _fill(src, runs=1, events=6)
             envelopes = await src.list_after(run_id, None, 100)
             moved = envelopes[1].model_copy(
-                update={"emitted_at": envelopes[1].emitted_at.replace(year=2001)}
+                update={"emitted_at": envelopes[1].emitted_at.subtract(hours=24 * 365)}
             )
             await dst.import_envelopes([envelopes[0], moved, *envelopes[2:4]])
             with pytest.raises(es_errors.RunDivergedError, match="seq 2 differs") as caught:

@@ -181,8 +181,9 @@ def test_a_retry_with_the_same_event_returns_the_stored_envelope_without_compari
         {"a": "{" * 200},
         JSON_INT_MAX,
         [[[[1]]]] * 50,  # many brackets, shallow
+        {"NaN": "Infinity", "x": "-Infinity"},  # the tokens inside text
     ],
-    ids=["brackets-in-text", "digits-in-text", "braces-in-text", "u64-max", "wide"],
+    ids=["brackets-in-text", "digits-in-text", "braces-in-text", "u64-max", "wide", "nan-text"],
 )
 def test_values_that_only_look_odd_are_stored(value: Any) -> None:
     async def body() -> None:
@@ -192,6 +193,22 @@ def test_values_that_only_look_odd_are_stored(value: Any) -> None:
             )
             appended = await store.append(event)
             assert await store.list_after(RUN) == [appended]
+
+    run(body())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_float_that_skipped_validation_is_refused_at_append(value: float) -> None:
+    # model_construct skips validation; pydantic would write the float as null and
+    # the store would acknowledge an event that reads back changed.
+    call = es.ToolCall.model_construct(id="c", name="t", arguments={"x": [value]})
+    event = es.ToolCallCompleted(run_id=RUN, call=call)
+
+    async def body() -> None:
+        async with MemoryEventStore() as store:
+            with pytest.raises(es.InvalidArgumentError, match="NaN or an infinite float"):
+                await store.append(event)
+            assert await store.last_seq(RUN) == 0
 
     run(body())
 

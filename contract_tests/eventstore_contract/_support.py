@@ -17,10 +17,11 @@ import json
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
+
+from whenever import Instant
 
 from eventstore import (
     AgentEvent,
@@ -78,7 +79,7 @@ def note_stalled_stream(received: Sequence[EventEnvelope], wanted: int | None) -
     )
 
 
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_EPOCH = Instant.from_utc(2026, 1, 1)
 
 
 def delta(run_id: RunId, index: int) -> TextDelta:
@@ -87,9 +88,7 @@ def delta(run_id: RunId, index: int) -> TextDelta:
     Its timestamp is fixed by ``index`` too, so two calls give equal events: a retry
     of an append must send the same event (rule 4).
     """
-    return TextDelta(
-        run_id=run_id, delta=f"{index}", timestamp=_EPOCH + timedelta(microseconds=index)
-    )
+    return TextDelta(run_id=run_id, delta=f"{index}", timestamp=_EPOCH.add(nanoseconds=index))
 
 
 def started(run_id: RunId, session_id: SessionId | None = None) -> RunStarted:

@@ -15,7 +15,9 @@ __all__ = [
     "compaction_circuit_opened",
     "context_built",
     "counts",
+    "counts32",
     "EDGE_NUMBERS",
+    "EDGE_TIMES",
     "doom_loop_detected",
     "event_ids",
     "events",
@@ -45,11 +47,11 @@ __all__ = [
 ]
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Final
 
 from hypothesis import strategies as st
 from pydantic import JsonValue
+from whenever import Instant
 
 from eventstore import (
     AgentEvent,
@@ -82,7 +84,7 @@ from eventstore import (
     UnknownFinishReason,
     UsageRecorded,
 )
-from eventstore.events import EVENT_TYPES
+from eventstore.events import EARLIEST_TIME, EVENT_TYPES, LATEST_TIME, U32_MAX, U64_MAX
 
 #: Characters that break naive JSON, SQL or line-based storage.
 HOSTILE_CHARACTERS: Final = (
@@ -111,15 +113,47 @@ def texts(*, max_size: int = 40) -> st.SearchStrategy[str]:
     )
 
 
-def counts() -> st.SearchStrategy[int]:
-    """Non-negative integers as event counters carry them (within JSON's safe range)."""
-    return st.integers(min_value=0, max_value=2**53)
+def counts(*, max_value: int = U64_MAX) -> st.SearchStrategy[int]:
+    """Non-negative integers as Rust's ``u64`` counters (or ``max_value``) hold them.
+
+    The edges (past 2**53, where doubles lose integers, and the type's maximum) are
+    drawn as often as any other value.
+    """
+    edges = sorted({v for v in (0, 1, 2**53 + 1, 2**63 - 1, 2**63, max_value) if v <= max_value})
+    return st.one_of(st.sampled_from(edges), st.integers(min_value=0, max_value=max_value))
 
 
-def timestamps() -> st.SearchStrategy[datetime]:
-    """Aware UTC datetimes with microseconds."""
-    return st.datetimes(
-        min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+def counts32() -> st.SearchStrategy[int]:
+    """Integers as a Rust ``u32`` holds them (``consecutive_failures``)."""
+    return counts(max_value=U32_MAX)
+
+
+_NANOS: Final = 1_000_000_000
+_MIN_NANOS: Final = EARLIEST_TIME.timestamp(unit="nanosecond")
+_MAX_NANOS: Final = LATEST_TIME.timestamp(unit="nanosecond")
+#: Times chrono writes with 0, 3, 6 and 9 fraction digits, and both ends of the range.
+EDGE_TIMES: Final[tuple[Instant, ...]] = (
+    EARLIEST_TIME,
+    LATEST_TIME,
+    Instant.from_timestamp(0, unit="nanosecond"),
+    Instant.from_timestamp(1_764_152_130_200_000_000, unit="nanosecond"),
+    Instant.from_timestamp(1_764_152_130_123_456_000, unit="nanosecond"),
+    Instant.from_timestamp(1_764_152_130_123_456_789, unit="nanosecond"),
+    Instant.from_timestamp(1_764_152_130_000_000_001, unit="nanosecond"),
+)
+
+
+def timestamps() -> st.SearchStrategy[Instant]:
+    """UTC instants with nanoseconds, as the Rust runtime stamps events.
+
+    Mostly around now; also anywhere in years 1 to 9999, and the edges (both ends of
+    the range, each number of fraction digits chrono writes).
+    """
+    recent = st.integers(min_value=0, max_value=7_258_118_400 * _NANOS)  # 1970 to 2200
+    anywhere = st.integers(min_value=_MIN_NANOS, max_value=_MAX_NANOS)
+    return st.one_of(
+        st.sampled_from(EDGE_TIMES),
+        st.one_of(recent, anywhere).map(lambda n: Instant.from_timestamp(n, unit="nanosecond")),
     )
 
 
@@ -364,7 +398,7 @@ def compaction_circuit_opened(
     return st.builds(
         CompactionCircuitOpened,
         run_id=_run_id(run_id),
-        consecutive_failures=counts(),
+        consecutive_failures=counts32(),
         timestamp=timestamps(),
     )
 

@@ -51,9 +51,10 @@ from eventstore.backend import (
     new_envelope,
     parse_options,
     poll_delay,
+    utc_now,
 )
 from eventstore.errors import BackendError, EventStoreError, EventTooLargeError
-from eventstore.events import encode_event
+from eventstore.events import encode_event, format_time, parse_time
 from eventstore.memory import MemoryEventStore, MemoryOptions
 
 StoreFactory = Callable[[], EventStore]
@@ -717,6 +718,13 @@ def _millis(text: str) -> str:
     return _FRACTION.sub(r".\1Z", text)
 
 
+_NANO_FRACTION = re.compile(r"\.(\d{6})\d*Z$")
+
+
+def _micros(text: str) -> str:
+    return _NANO_FRACTION.sub(r".\1Z", text)
+
+
 class TimestampsTruncatedToMillisecondsStore(_MangledReads):
     """Event timestamps come back with milliseconds only."""
 
@@ -725,6 +733,27 @@ class TimestampsTruncatedToMillisecondsStore(_MangledReads):
         if isinstance(payload.get("timestamp"), str):
             payload = {**payload, "timestamp": _millis(payload["timestamp"])}
         return {**envelope, "event": {name: payload}}
+
+
+class TimestampsTruncatedToMicrosecondsStore(_MangledReads):
+    """Event timestamps come back with microseconds only (a ``datetime``-based backend)."""
+
+    def _mangle(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        ((name, payload),) = envelope["event"].items()
+        if isinstance(payload.get("timestamp"), str):
+            payload = {**payload, "timestamp": _micros(payload["timestamp"])}
+        return {**envelope, "event": {name: payload}}
+
+
+class ImportedEmittedAtTruncatedToMicrosecondsStore(MemoryEventStore):
+    """Keeps imported envelopes' ``emitted_at`` to the microsecond (a µs column)."""
+
+    async def _import(self, batch: ImportBatch) -> None:
+        envelopes = [
+            _replace(e, emitted_at=parse_time(_micros(format_time(e.emitted_at))))
+            for e in batch.envelopes
+        ]
+        await super()._import(ImportBatch(batch.run_id, envelopes, batch.texts, batch.expected_seq))
 
 
 class EmittedAtTruncatedOnReadStore(_MangledReads):
@@ -1198,9 +1227,7 @@ class ImportRestampsTimesStore(MemoryEventStore):
     """Gives imported envelopes the import's time as ``emitted_at``."""
 
     async def _import(self, batch: ImportBatch) -> None:
-        from datetime import UTC, datetime
-
-        now = datetime.now(UTC)
+        now = utc_now()
         envelopes = [_replace(e, emitted_at=now) for e in batch.envelopes]
         await super()._import(ImportBatch(batch.run_id, envelopes, batch.texts, batch.expected_seq))
 
@@ -1646,7 +1673,14 @@ BROKEN: dict[str, Broken] = {
     "empty_strings_read_as_null": _b(EmptyStringsReadAsNullStore, "test_round_trip_empty_strings"),
     "extra_fields_dropped": _b(ExtraFieldsDroppedStore, "test_round_trip_extra_fields_kept"),
     "timestamps_truncated_to_milliseconds": _b(
-        TimestampsTruncatedToMillisecondsStore, "test_round_trip_timestamps_keep_microseconds"
+        TimestampsTruncatedToMillisecondsStore, "test_round_trip_timestamps_keep_nanoseconds"
+    ),
+    "timestamps_truncated_to_microseconds": _b(
+        TimestampsTruncatedToMicrosecondsStore, "test_round_trip_timestamps_keep_nanoseconds"
+    ),
+    "imported_emitted_at_truncated_to_microseconds": _b(
+        ImportedEmittedAtTruncatedToMicrosecondsStore,
+        "test_round_trip_imported_emitted_at_keeps_nanoseconds",
     ),
     "emitted_at_truncated_on_read": _b(
         EmittedAtTruncatedOnReadStore, "test_round_trip_list_after_equals_append_result"

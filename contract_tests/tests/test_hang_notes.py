@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from eventstore_contract._support import hang_notes, note_stalled_stream
+from whenever import Instant
 
 from eventstore import EventEnvelope, EventId, RunId, TextDelta
 from eventstore.backend import new_envelope
@@ -20,7 +19,7 @@ def _envelopes(*seqs: int) -> list[EventEnvelope]:
             run_id=run_id,
             session_id=None,
             event=event,
-            emitted_at=datetime.now(UTC),
+            emitted_at=Instant.now(),
         )
         for seq in seqs
     ]

@@ -24,7 +24,6 @@ from eventstore_contract._harness import (
 
 _CASES = """
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from eventstore import EventId, RunId, TextDelta
@@ -52,7 +51,7 @@ class EndlessStore(MemoryEventStore):
         if (run_id, seq) not in self.endless:
             self.endless[run_id, seq] = new_envelope(
                 event_id=EventId.new(), seq=seq, run_id=run_id, session_id=None,
-                event=TextDelta(run_id=run_id, delta="x"), emitted_at=datetime.now(UTC),
+                event=TextDelta(run_id=run_id, delta="x"), emitted_at=Instant.now(),
             )
         return self.endless[run_id, seq]
 

@@ -7,7 +7,6 @@ __all__ = ["ReadTests"]
 import json
 import math
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 from eventstore import (
     MAX_LIMIT,
     AgentEvent,
+    Capability,
     EventId,
     EventStore,
     RunFailed,
@@ -28,11 +28,11 @@ from eventstore import (
     ToolCallStarted,
     UnknownEvent,
 )
-from eventstore.backend import MAX_SEQ
-from eventstore.events import encode_event
+from eventstore.backend import MAX_SEQ, new_envelope
+from eventstore.events import encode_event, format_time, parse_time
 
 from .. import strategies
-from .._harness import ContractEnv, contract_test
+from .._harness import ContractEnv, contract_test, requires
 from .._support import delta, golden_events, read_all
 
 
@@ -263,19 +263,57 @@ class ReadTests:
         assert encode_event(stored.event) == encode_event(event)
 
     @contract_test
-    async def test_round_trip_timestamps_keep_microseconds(self, store: EventStore) -> None:
+    async def test_round_trip_timestamps_keep_nanoseconds(self, store: EventStore) -> None:
+        # What the Rust runtime writes (chrono: 0, 3, 6 or 9 fraction digits), and both
+        # ends of the range; each must come back with every digit.
         run_id = RunId.new()
-        times = [
-            datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC),
-            datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
-            datetime(2026, 1, 2, 3, 4, 5, 999999, tzinfo=UTC),
-            datetime(1970, 1, 1, tzinfo=UTC),
+        texts = [
+            "2026-11-26T10:15:30.123456789Z",
+            "2026-11-26T10:15:30.000000001Z",
+            "2026-11-26T10:15:30.999999999Z",
+            "2026-11-26T10:15:30.123456Z",
+            "2026-11-26T10:15:30.200Z",
+            "1970-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
         ]
+        times = [parse_time(text) for text in texts]
         events = [TextDelta(run_id=run_id, delta=str(i), timestamp=t) for i, t in enumerate(times)]
         appended = await store.append_batch(events)
         stored = await read_all(store, run_id)
         assert stored == appended
         assert [e.event.timestamp for e in stored] == times
+        assert [format_time(e.event.timestamp) for e in stored] == texts
+
+    @requires(Capability.IMPORT)
+    @contract_test
+    async def test_round_trip_imported_emitted_at_keeps_nanoseconds(
+        self, store: EventStore
+    ) -> None:
+        # Envelopes copied from a store the Rust runtime wrote: emitted_at has nine
+        # digits, and any year from 1 to 9999.
+        run_id = RunId.new()
+        texts = [
+            "0001-01-01T00:00:00Z",
+            "2026-11-26T10:15:30.123456789Z",
+            "2026-11-26T10:15:30.123456780Z",
+            "9999-12-31T23:59:59.999999999Z",
+        ]
+        envelopes = [
+            new_envelope(
+                event_id=EventId.new(),
+                seq=seq,
+                run_id=run_id,
+                session_id=None,
+                event=delta(run_id, seq),
+                emitted_at=parse_time(text),
+            )
+            for seq, text in enumerate(texts, 1)
+        ]
+        await store.import_envelopes(envelopes)
+        stored = await read_all(store, run_id)
+        assert stored == envelopes
+        assert [format_time(e.emitted_at) for e in stored] == texts
 
     @contract_test
     async def test_read_event_ids_need_not_be_time_ordered(self, store: EventStore) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 __all__ = ["RunsTests"]
 
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
+from whenever import Instant
 
 from eventstore import (
     MAX_LIMIT,
@@ -111,7 +111,8 @@ class RunsTests:
         # Imported envelopes keep their times, so these are known exactly (appends
         # made in quick succession could share a time).
         run_id, session_id = RunId.new(), SessionId.new()
-        start = datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=UTC)
+        # Nine fraction digits: a backend keeping these times in a column keeps them all.
+        start = Instant.from_utc(2021, 3, 4, 5, 6, 7, nanosecond=123_456_789)
         events: list[AgentEvent] = [started(run_id, session_id)]
         events += [delta(run_id, i) for i in range(4)]
         envelopes = [
@@ -121,7 +122,7 @@ class RunsTests:
                 run_id=run_id,
                 session_id=session_id,
                 event=event,
-                emitted_at=start + timedelta(hours=seq, microseconds=seq),
+                emitted_at=start.add(hours=seq, nanoseconds=seq),
             )
             for seq, event in enumerate(events, 1)
         ]
