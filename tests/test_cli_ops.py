@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from whenever import Instant
 
 import eventstore as es
 import eventstore.backend as es_backend
@@ -58,6 +59,8 @@ def test_tail_json_prints_each_envelope_once_and_ends_at_terminal(tmp_path: Path
     code, out, _ = invoke("tail", url, str(run_id), "--json")
     assert code == 0
     assert [es_backend.decode_envelope(line) for line in out.splitlines()] == stored
+    # serde's exact bytes: nanosecond times as chrono writes them.
+    assert out.splitlines() == [es_backend.encode_envelope(e) for e in stored]
     code, out, _ = invoke("tail", url, str(run_id), "--json", "--after", "4")
     assert [json.loads(line)["seq"] for line in out.splitlines()] == [5, 6, 7]
 
@@ -71,6 +74,24 @@ def test_tail_pretty_shows_types_and_rejects_bad_run_ids(tmp_path: Path) -> None
     code, _, err = invoke("tail", url, "not-a-run")
     assert code == 2
     assert "RUN_ID must be a UUID" in err
+
+
+def test_tail_pretty_shows_the_emit_time_cut_to_milliseconds(tmp_path: Path) -> None:
+    url, run_id = jsonl_url(tmp_path), es.RunId.new()
+    when = Instant.from_utc(2026, 1, 1, 23, 59, 59, nanosecond=999_999_999)
+
+    async def write() -> None:
+        async with es.open_store("memory://") as source:
+            stored = [await source.append(e) for e in _run(run_id, 1)]
+        async with es.open_store(url) as store:
+            await store.import_envelopes(
+                [e.model_copy(update={"emitted_at": when}) for e in stored]
+            )
+
+    asyncio.run(write())
+    code, out, _ = invoke("tail", url, str(run_id))
+    assert code == 0
+    assert out.count(" 23:59:59.999 ") == 3
 
 
 def test_tail_follows_a_live_run_until_its_terminal_event(tmp_path: Path) -> None:

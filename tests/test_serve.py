@@ -9,13 +9,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Coroutine, MutableMapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from whenever import Instant
 
 import eventstore as es
 import eventstore.backend as es_backend
@@ -141,7 +141,8 @@ def test_events_are_envelopes_in_the_behest_json_form() -> None:
 
             response = await client.get(f"/runs/{run_id}/events")
             assert response.status_code == 200
-            assert response.json() == [json.loads(e.model_dump_json()) for e in stored]
+            # serde's exact bytes of each envelope, as a Rust client would read them.
+            assert response.text == "[" + ",".join(map(es_backend.encode_envelope, stored)) + "]"
             first = response.json()[0]
             assert set(first) == {"event_id", "seq", "run_id", "session_id", "event", "emitted_at"}
             assert list(first["event"]) == ["RunStarted"]
@@ -528,16 +529,49 @@ def test_extreme_event_times_are_served() -> None:
     async def body() -> None:
         async with served() as (store, client, _app):
             run_id = es.RunId.new()
-            latest = datetime.max.replace(tzinfo=UTC)
-            await store.append(es.TextDelta(run_id=run_id, delta="x", timestamp=latest))
+            earliest, latest = Instant.MIN, Instant.MAX
+            await store.append(es.TextDelta(run_id=run_id, delta="x", timestamp=earliest))
             await store.append(es.RunCancelled(run_id=run_id, timestamp=latest))
             response = await client.get(f"/runs/{run_id}/events")
             assert response.status_code == 200
-            assert response.json()[0]["event"]["TextDelta"]["timestamp"] == (
-                "9999-12-31T23:59:59.999999Z"
-            )
+            events = [e["event"] for e in response.json()]
+            assert events[0]["TextDelta"]["timestamp"] == "0001-01-01T00:00:00Z"
+            assert events[1]["RunCancelled"]["timestamp"] == "9999-12-31T23:59:59.999999999Z"
             stream = await client.get(f"/runs/{run_id}/stream")
             assert parse_sse(stream.text)[-1]["event"] == "end"
+
+    run(body())
+
+
+def test_times_and_floats_are_served_with_every_digit_they_were_stored_with() -> None:
+    async def body() -> None:
+        async with served() as (store, client, _app):
+            run_id = es.RunId.new()
+            when = Instant.from_timestamp(1_767_225_600_123_456_789, unit="nanosecond")
+            output = {"big": 1e16, "small": 1.5e-7}
+            stored = [
+                await store.append(
+                    es.ToolExecutionFinished(
+                        run_id=run_id,
+                        call_id="c1",
+                        tool_name="t",
+                        result=es.Success(output=output),
+                        duration_ms=1,
+                        timestamp=when,
+                    )
+                ),
+                await store.append(es.RunCancelled(run_id=run_id, timestamp=when.add(seconds=1))),
+            ]
+            texts = [es_backend.encode_envelope(e) for e in stored]
+            assert '"timestamp":"2026-01-01T00:00:00.123456789Z"' in texts[0]
+            assert '"big":1e16' in texts[0]
+            listed = await client.get(f"/runs/{run_id}/events")
+            assert listed.text == "[" + ",".join(texts) + "]"
+            stream = await client.get(f"/runs/{run_id}/stream")
+            assert [f["data"] for f in envelope_frames(parse_sse(stream.text))] == texts
+            (info,) = (await client.get("/runs")).json()
+            assert info["first_emitted_at"] == es_backend.format_time(stored[0].emitted_at)
+            assert info["last_emitted_at"] == es_backend.format_time(stored[1].emitted_at)
 
     run(body())
 

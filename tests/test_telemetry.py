@@ -14,7 +14,6 @@ import sys
 import textwrap
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -29,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from whenever import Instant
 
 import eventstore as es
 import eventstore.backend as es_backend
@@ -487,7 +487,7 @@ def test_read_metrics_count_pages_and_events(telemetry: Telemetry) -> None:
 
 def test_subscribe_records_lag_per_delivery(telemetry: Telemetry) -> None:
     run_id = es.RunId.new()
-    old = datetime.now(UTC) - timedelta(seconds=30)
+    old = Instant.now().subtract(seconds=30)
 
     async def body() -> None:
         async with telemetry.wrap(MemoryEventStore()) as store:

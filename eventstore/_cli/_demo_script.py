@@ -12,10 +12,12 @@ __all__ = ["DemoRuns", "demo_runs"]
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+
+from whenever import Instant
 
 from .. import _events as ev
 from .._ids import RunId, SessionId
+from .._time import format_time
 
 _PROVIDER = "acme"
 _MODEL = "acme-large-2"
@@ -34,11 +36,11 @@ class DemoRuns:
 class _Clock:
     """Hands out timestamps that advance by simulated milliseconds."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: Instant) -> None:
         self.now = start
 
-    def after(self, ms: int) -> datetime:
-        self.now += timedelta(milliseconds=ms)
+    def after(self, ms: int) -> Instant:
+        self.now = self.now.add(milliseconds=ms)
         return self.now
 
 
@@ -163,7 +165,7 @@ def _main_run(r: RunId, s: SessionId, t: _Clock) -> list[ev.AgentEvent]:
             payload={
                 "run_id": str(r),
                 "steps": ["answer without rates"],
-                "timestamp": t.after(2).isoformat().replace("+00:00", "Z"),
+                "timestamp": format_time(t.after(2)),
             },
         ),
         ev.RunCompleted(
@@ -173,8 +175,8 @@ def _main_run(r: RunId, s: SessionId, t: _Clock) -> list[ev.AgentEvent]:
     return events
 
 
-def demo_runs(start: datetime) -> DemoRuns:
-    """Fresh runs of one new session, with timestamps starting at ``start`` (UTC)."""
+def demo_runs(start: Instant) -> DemoRuns:
+    """Fresh runs of one new session, with timestamps starting at ``start``."""
     session = SessionId.new()
     t = _Clock(start)
     main = _main_run(RunId.new(), session, t)

@@ -7,13 +7,13 @@ __all__ = ["RunDigest", "digest", "summarize", "timeline_table"]
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import _events as ev
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from whenever import Instant
 
     from .._envelope import EventEnvelope
 
@@ -81,7 +81,12 @@ def summarize(event: ev.AgentEvent) -> str:
             )
         case ev.RunCompleted():
             reason = event.finish_reason
-            shown = reason.value if isinstance(reason, ev.FinishReason) else reason.unknown
+            if isinstance(reason, ev.FinishReason):
+                shown = reason.value
+            elif isinstance(reason, ev.UnknownFinishReason):
+                shown = reason.unknown
+            else:  # a reason kept as the text it was given
+                shown = reason
             return f"finished ({shown}) after {event.iterations} iteration(s)"
         case ev.RunFailed():
             return event.error
@@ -96,7 +101,7 @@ def summarize(event: ev.AgentEvent) -> str:
             return f"unknown variant, kept as raw JSON ({fields})"
 
 
-def _timestamp(event: ev.AgentEvent) -> datetime | None:
+def _timestamp(event: ev.AgentEvent) -> Instant | None:
     return event.timestamp
 
 
@@ -115,7 +120,7 @@ def timeline_table(pages: Sequence[Sequence[EventEnvelope]], title: str) -> Tabl
     for number, page in enumerate(pages, start=1):
         for index, envelope in enumerate(page):
             stamp = _timestamp(envelope.event)
-            offset = f"{(stamp - first).total_seconds():.3f}s" if stamp and first else "?"
+            offset = f"{(stamp - first).total('seconds'):.3f}s" if stamp and first else "?"
             kind = envelope.event.event_type
             table.add_row(
                 str(number) if index == 0 else "",
@@ -151,7 +156,7 @@ def digest(envelopes: Sequence[EventEnvelope]) -> RunDigest:
     """
     result = RunDigest()
     iteration = 0
-    started: dict[str, datetime] = {}
+    started: dict[str, Instant] = {}
     for envelope in envelopes:
         event = envelope.event
         match event:
@@ -165,7 +170,7 @@ def digest(envelopes: Sequence[EventEnvelope]) -> RunDigest:
                 started[event.call_id] = event.timestamp
             case ev.ToolExecutionFinished():
                 begin = started.get(event.call_id)
-                measured = (event.timestamp - begin).total_seconds() if begin else None
+                measured = (event.timestamp - begin).total("seconds") if begin else None
                 status = "ok" if isinstance(event.result, ev.Success) else "failed"
                 result.tool_calls.append(
                     (event.call_id, event.tool_name, status, event.duration_ms, measured)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .._envelope import EventEnvelope
+from .._envelope import EventEnvelope, encode_envelope
 from .._errors import EventStoreError
 from .._ids import RunId
 from .._store import EventStore, terminal_seq
@@ -47,8 +47,8 @@ class StreamSettings:
 
 
 def envelope_frame(envelope: EventEnvelope) -> bytes:
-    """The SSE frame of one envelope; its JSON is one line, as ``data:`` requires."""
-    return (f"event: envelope\nid: {envelope.seq}\ndata: {envelope.model_dump_json()}\n\n").encode()
+    """The SSE frame of one envelope: serde's JSON, one line as ``data:`` requires."""
+    return f"event: envelope\nid: {envelope.seq}\ndata: {encode_envelope(envelope)}\n\n".encode()
 
 
 def _end_frame(last_seq: int) -> bytes:

@@ -268,7 +268,10 @@ class InstrumentedStore(EventStore):
         delivered = 0
         try:
             async for envelope in iterator:
-                lag = time.time() - envelope.emitted_at.timestamp()
+                # In nanoseconds: emitted_at has them, and float seconds since 1970
+                # would round them away.
+                emitted = envelope.emitted_at.timestamp(unit="nanosecond")
+                lag = (time.time_ns() - emitted) / 1e9
                 # Clocks of different hosts may disagree: a lag below zero means zero.
                 instruments.subscribe_lag.record(max(lag, 0.0), metric_attributes)
                 instruments.events_read.add(1, metric_attributes)

@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 
 import eventstore as es
+from eventstore.backend import format_time
 from eventstore.serve import create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -224,6 +225,12 @@ def test_page_opened_mid_run_shows_every_event_once_in_order_across_reconnects(
                 "#timeline li", "rows => rows.map(r => r.dataset.type)"
             )
             assert types == [event.event_type for event in events]
+            # Each row's time of day with every digit the server sent (up to nine).
+            stored = server.call(server.store.list_after(run_id, 0))
+            times = page.eval_on_selector_all(
+                "#timeline li .time", "cells => cells.map(c => c.textContent)"
+            )
+            assert times == [format_time(e.emitted_at)[11:-1] for e in stored]
 
             messages = page.eval_on_selector_all(
                 "#assistant-text .message", "nodes => nodes.map(n => n.textContent)"

@@ -12,6 +12,7 @@ from .._url import CLI_DEFAULT_URL, URL_HELP, cli_default_url
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from whenever import Instant
 
     from ..._envelope import EventEnvelope
     from ..._events import AgentEvent
@@ -80,6 +81,11 @@ async def _replay(console: Console, store: EventStore, run_id: RunId, title: str
     console.print()
 
 
+def _when(moment: Instant | None) -> str:
+    # To the second, in UTC as stored: the table is an overview, not the exact time.
+    return "-" if moment is None else f"{moment.to_stdlib():%Y-%m-%d %H:%M:%S}"
+
+
 async def _list_runs(console: Console, store: EventStore) -> None:
     from rich.table import Table
 
@@ -93,8 +99,8 @@ async def _list_runs(console: Console, store: EventStore) -> None:
                 str(info.run_id),
                 str(info.session_id or "-"),
                 str(info.last_seq),
-                f"{info.first_emitted_at:%Y-%m-%d %H:%M:%S}" if info.first_emitted_at else "-",
-                f"{info.last_emitted_at:%Y-%m-%d %H:%M:%S}" if info.last_emitted_at else "-",
+                _when(info.first_emitted_at),
+                _when(info.last_emitted_at),
             )
         after = runs[-1].run_id
     console.print(table)
@@ -112,18 +118,17 @@ def default_demo_url() -> str:
 
 
 async def _demo(url: str | None) -> None:
-    from datetime import UTC, datetime
-
     import eventstore.backend
 
     from ..._capabilities import Capability
+    from ..._time import utc_now
     from .._app import out_console
     from .._demo_script import demo_runs
 
     url = url or cli_default_url()
     shown = eventstore.backend.redact_url(url)
     console = out_console()
-    runs = demo_runs(datetime.now(UTC))
+    runs = demo_runs(utc_now())
     async with eventstore.open_store(url) as store:
         console.print(f"Writing a demo agent run to [bold]{shown}[/bold] ({store.backend_name})")
         main = await _write(store, runs.main)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 __all__ = ["register"]
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .._url import URL_HELP
+
+if TYPE_CHECKING:
+    from whenever import Instant
 
 
 async def _tail(url: str, run_id: str, after: int | None, as_json: bool) -> None:
@@ -17,6 +20,7 @@ async def _tail(url: str, run_id: str, after: int | None, as_json: bool) -> None
     from rich.text import Text
 
     import eventstore
+    from eventstore.backend import encode_envelope
 
     from .._app import out_console
     from .._timeline import summarize
@@ -29,14 +33,19 @@ async def _tail(url: str, run_id: str, after: int | None, as_json: bool) -> None
         async for envelope in store.subscribe(run, after, until_terminal=True):
             if as_json:
                 # One envelope per line, flushed, so a pipe sees each as it arrives.
-                sys.stdout.write(envelope.model_dump_json() + "\n")
+                sys.stdout.write(encode_envelope(envelope) + "\n")
                 sys.stdout.flush()
                 continue
             line = Text(f"{envelope.seq:>6} ")
-            line.append(f"{envelope.emitted_at:%H:%M:%S.%f}"[:-3] + " ", style="dim")
+            line.append(_clock(envelope.emitted_at) + " ", style="dim")
             line.append(f"{envelope.event.event_type:<26}", style="bold")
             line.append(summarize(envelope.event))
             console.print(line, soft_wrap=True)
+
+
+def _clock(moment: Instant) -> str:
+    """``HH:MM:SS.mmm`` in UTC, the milliseconds cut (not rounded) from the stored time."""
+    return f"{moment.to_stdlib():%H:%M:%S.%f}"[:-3]
 
 
 def _is_uuid(text: str) -> bool:

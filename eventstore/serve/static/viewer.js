@@ -36,9 +36,26 @@ function showError(message) {
   box.hidden = !message;
 }
 
+// Times arrive as chrono writes them: UTC, "Z", 0, 3, 6 or 9 fraction digits
+// ("2026-01-01T12:00:00.123456789Z"). The time of day is shown with exactly the
+// digits received; a JavaScript Date holds milliseconds only, so it is used just
+// for the runs list's local date and time (to the second).
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
 function timeOf(iso) {
-  const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? "" : date.toISOString().slice(11, 23);
+  const match = typeof iso === "string" ? RFC3339.exec(iso) : null;
+  if (!match) return "";
+  const [, , clock, fraction = "", zone] = match;
+  return zone === "Z" || zone === "z" ? clock + fraction : `${clock}${fraction}${zone}`;
+}
+
+function dateOf(iso) {
+  const match = typeof iso === "string" ? RFC3339.exec(iso) : null;
+  if (!match) return null;
+  const [, day, clock, fraction = "", zone] = match;
+  // At most 3 fraction digits: what Date.parse is specified to read.
+  const date = new Date(`${day}T${clock}${fraction.slice(0, 4)}${zone.toUpperCase()}`);
+  return Number.isNaN(date.getTime()) ? null : date;
 }
 
 function shorten(value, max = 160) {
@@ -108,7 +125,8 @@ async function loadRuns() {
       "data-last-seq": run.last_seq,
     });
     link.append(element("code", {}, run.run_id));
-    const when = run.last_emitted_at ? new Date(run.last_emitted_at).toLocaleString() : "";
+    const last = dateOf(run.last_emitted_at);
+    const when = last ? last.toLocaleString() : "";
     link.append(element("span", { class: "run-meta" }, `${run.last_seq} events · ${when}`));
     if (run.run_id === view.runId) link.classList.add("selected");
     const item = element("li");
@@ -300,7 +318,7 @@ function onEnvelope(message) {
   if (TERMINAL.has(type)) row.dataset.terminal = "true";
   row.append(
     element("span", { class: "seq" }, String(envelope.seq)),
-    element("span", { class: "time" }, timeOf(envelope.emitted_at)),
+    element("span", { class: "time", title: envelope.emitted_at ?? "" }, timeOf(envelope.emitted_at)),
     element("span", { class: "type" }, type),
     element("span", { class: "detail" }, detail),
   );
