@@ -30,6 +30,7 @@ from eventstore import EventId, RunId, TextDelta
 from eventstore.backend import new_envelope
 from eventstore.memory import MemoryEventStore
 from eventstore_contract import StoreContract, contract_test
+from whenever import Instant
 
 
 class SpinningSubscribeStore(MemoryEventStore):
