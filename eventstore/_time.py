@@ -41,12 +41,13 @@ from whenever import Instant
 EARLIEST_TIME: Final = Instant.MIN
 LATEST_TIME: Final = Instant.MAX
 
-# chrono's RFC 3339 reader (what serde uses for DateTime<Utc>): a date, "T", "t" or a
-# space, the time with any number of fraction digits (those past the ninth are
-# dropped), and "Z", "z" or a +hh:mm offset. Nothing else: no basic format, no
-# week dates, no missing seconds.
+# chrono's RFC 3339 reader (what serde uses for DateTime<Utc>, checked against chrono
+# 0.4.23 by tests/test_rust_interop.py): a date, "T" or a space, the time with any
+# number of fraction digits (those past the ninth are dropped), and "Z", "z" or an
+# offset +hh:mm or +hhmm. Nothing else: no lowercase "t", no basic format, no week
+# dates, no missing seconds.
 _RFC3339: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})"
 )
 
 
@@ -68,7 +69,7 @@ def parse_time(text: str) -> Instant:
     if clock.endswith(":60"):
         raise ValueError(f"leap seconds are not supported: {text!r}")
     nanos = f".{fraction[:9]}" if fraction else ""
-    zone = "Z" if offset in ("Z", "z") else offset
+    zone = "Z" if offset in ("Z", "z") else f"{offset[:3]}:{offset[-2:]}"
     try:
         return Instant.parse_iso(f"{date}T{clock}{nanos}{zone}")
     except ValueError:
