@@ -122,7 +122,7 @@ class KeyLayout:
 
         <prefix>{<run_id>}:log      stream, entry id <seq>-0, field "e" = envelope JSON
         <prefix>{<run_id>}:ids      hash, event_id -> seq (idempotency)
-        <prefix>{<run_id>}:meta     hash: last, session, first_at, last_at
+        <prefix>{<run_id>}:meta     hash: last, session, first_at, last_at (RFC 3339, ns kept)
         <prefix>runs                sorted set of run ids (score 0, ordered by member)
         <prefix>session:<session>   sorted set of the session's run ids
     """

@@ -25,6 +25,7 @@ __all__ = [
     "IMPORT_ID_TAKEN",
     "IMPORT_OK",
     "IMPORT_SCRIPT",
+    "STAMP",
     "STATE_SCRIPT",
     "Script",
 ]
@@ -97,6 +98,36 @@ _WRITE_ENTRY: Final = (
 """
 )
 
+# The commit time as chrono writes a DateTime<Utc> (what serde puts in behest's
+# envelopes): RFC 3339 in UTC with "Z" and the fewest of 0, 3, 6 or 9 fraction digits
+# that hold the value (TIME has microseconds, so 0, 3 or 6). It needs the locals
+# `sec` and `us` (the server's TIME) and leaves the text in the local `stamp`.
+# Redis' Lua has no os.date: the civil date comes from the days since 1970-01-01 by
+# H. Hinnant's algorithm.
+STAMP: Final = r"""
+local days = math.floor(sec / 86400)
+local rem = sec - days * 86400
+local z = days + 719468
+local era = math.floor(z / 146097)
+local doe = z - era * 146097
+local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+  - math.floor(doe / 146096)) / 365)
+local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+local mp = math.floor((5 * doy + 2) / 153)
+local day = doy - math.floor((153 * mp + 2) / 5) + 1
+local month = mp < 10 and mp + 3 or mp - 9
+local year = yoe + era * 400
+if month <= 2 then year = year + 1 end
+local fraction = ''
+if us % 1000 ~= 0 then
+  fraction = string.format('.%06d', us)
+elseif us ~= 0 then
+  fraction = string.format('.%03d', us / 1000)
+end
+local stamp = string.format('%04d-%02d-%02dT%02d:%02d:%02d', year, month, day,
+  math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60) .. fraction .. 'Z'
+"""
+
 APPEND_OK: Final = 0
 APPEND_ALL_STORED: Final = 1
 APPEND_PARTIAL: Final = 2
@@ -150,24 +181,10 @@ if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= last then return {3, last} end
 local before = meta[2]
 local session = before
 local t = redis.call('TIME')
-local sec = tonumber(t[1])
-local days = math.floor(sec / 86400)
-local rem = sec - days * 86400
--- Civil date from days since 1970-01-01 (H. Hinnant's algorithm): Redis' Lua has
--- no os.date, and emitted_at must be the server's commit time.
-local z = days + 719468
-local era = math.floor(z / 146097)
-local doe = z - era * 146097
-local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
-  - math.floor(doe / 146096)) / 365)
-local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-local mp = math.floor((5 * doy + 2) / 153)
-local day = doy - math.floor((153 * mp + 2) / 5) + 1
-local month = mp < 10 and mp + 3 or mp - 9
-local year = yoe + era * 400
-if month <= 2 then year = year + 1 end
-local stamp = string.format('%04d-%02d-%02dT%02d:%02d:%02d.%06dZ', year, month, day,
-  math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, tonumber(t[2]))
+local sec, us = tonumber(t[1]), tonumber(t[2])
+"""
+    + STAMP
+    + r"""
 local head = ',"run_id":"' .. ARGV[2] .. '","session_id":'
 local tail = ',"emitted_at":"' .. stamp .. '"}'
 for i = 1, n do
@@ -189,7 +206,7 @@ if session and session ~= before then redis.call('HSET', KEYS[3], 'session', ses
 """
     + _TRIM_AND_INDEX
     + r"""
-return {0, last, sec, tonumber(t[2]), before or ''}
+return {0, last, sec, us, before or ''}
 """
 )
 

@@ -33,15 +33,16 @@ import logging
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Final, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import NoPermissionError, RedisError
+from whenever import Instant
 
 from eventstore import BackendError, EventId, RunId
 from eventstore.backend import StoreURL, redact_text
 from eventstore.bench import RawBaseline
+from eventstore.events import format_time
 
 from ._options import KeyLayout, resolve
 from ._scripts import APPEND_SCRIPT, Script
@@ -221,7 +222,8 @@ class ReferenceDesignBaseline(_RawBase):
         with self._driver_errors("the reference design's append"):
             session = await self.redis.get(f"{base}:session")
             seq = await self.redis.incr(f"{base}:seq")
-            stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            # As chrono writes Utc::now(), like the store (fewest of 0/3/6/9 digits).
+            stamp = format_time(Instant.now())
             if isinstance(session, bytes):
                 session = session.decode()
             sid = "null" if session is None else f'"{session}"'

@@ -27,11 +27,11 @@ import logging
 import random
 import secrets
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import ResponseError
+from whenever import Instant
 
 from eventstore import (
     ConcurrencyError,
@@ -54,6 +54,7 @@ from eventstore.backend import (
     stamp,
 )
 from eventstore.errors import HistoryUnavailableError
+from eventstore.events import format_time, parse_time
 
 from ._backdoor import NativeBackdoor
 from ._base import RedisStoreBase
@@ -86,7 +87,6 @@ from ._scripts import (
 )
 from .plugin import CAPABILITIES
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _RECENT: Final = 1024
 _APPEND: Final = Script(APPEND_SCRIPT)
 _DELETE: Final = Script(DELETE_SCRIPT)
@@ -421,7 +421,10 @@ class RedisEventStore(RedisStoreBase):
             events,
             last_seq=last,
             session_id=before,
-            emitted_at=_EPOCH + timedelta(seconds=int(reply[2]), microseconds=int(reply[3])),
+            # The instant of the stamp the script wrote (from the server's TIME).
+            emitted_at=Instant.from_timestamp(
+                int(reply[2]) * 1_000_000 + int(reply[3]), unit="microsecond"
+            ),
         )
         after = stamped.session_after
         if self._clients.cluster and (last == 0 or after != before):
@@ -447,8 +450,8 @@ class RedisEventStore(RedisStoreBase):
             self._cap,
             self._index_prefix,
             "" if after is None else str(after),
-            _meta_stamp(envelopes[0].emitted_at),
-            _meta_stamp(envelopes[-1].emitted_at),
+            format_time(envelopes[0].emitted_at),
+            format_time(envelopes[-1].emitted_at),
         ]
         for envelope, text in zip(envelopes, batch.texts, strict=True):
             args.append(str(envelope.event_id))
@@ -685,12 +688,6 @@ def _unexplained(run_id: RunId) -> CorruptEventError:
     )
 
 
-def _meta_stamp(moment: datetime) -> str:
-    # The form the append script writes into the meta hash (RFC 3339, UTC, "Z"), which
-    # list_runs parses back; isoformat keeps years below 1000 zero-padded.
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def _run_info(
     member: bytes,
     last: bytes | None,
@@ -705,8 +702,8 @@ def _run_info(
             run_id=RunId.parse(member.decode()),
             session_id=None if session is None else SessionId.parse(session.decode()),
             last_seq=int(last),
-            first_emitted_at=None if first is None else datetime.fromisoformat(first.decode()),
-            last_emitted_at=None if last_at is None else datetime.fromisoformat(last_at.decode()),
+            first_emitted_at=None if first is None else parse_time(first.decode()),
+            last_emitted_at=None if last_at is None else parse_time(last_at.decode()),
         )
     except ValueError as exc:
         raise CorruptEventError(

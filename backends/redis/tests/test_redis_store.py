@@ -470,16 +470,16 @@ def test_script_is_reloaded_after_script_flush(make_store: MakeStore, raw: redis
 
 
 def test_emitted_at_is_the_servers_commit_time(make_store: MakeStore, raw: redis.Redis) -> None:
-    async def body() -> tuple[float, float, float]:
+    async def body() -> tuple[int, int, int]:
         run_id = RunId.new()
         before = raw.time()
         async with make_store() as store:
             envelope = await store.append(delta(run_id))
         after = raw.time()
         return (
-            before[0] + before[1] / 1e6,
-            envelope.emitted_at.timestamp(),
-            after[0] + after[1] / 1e6,
+            before[0] * 1_000_000 + before[1],
+            envelope.emitted_at.timestamp(unit="microsecond"),
+            after[0] * 1_000_000 + after[1],
         )
 
     low, stamp, high = run(body())

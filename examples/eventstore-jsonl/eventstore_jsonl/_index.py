@@ -18,10 +18,13 @@ __all__ = ["BATCH_CONTINUES", "IndexCache", "RunIndex", "read_range"]
 import json
 import os
 import threading
-from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from eventstore import RunId, SessionId
+from eventstore.events import parse_time
+
+if TYPE_CHECKING:
+    from whenever import Instant
 
 #: How every line of a batch but its last ends: a space, which JSON ignores, so that
 #: a batch cut short by a crash is recognised and dropped as a whole.
@@ -73,8 +76,9 @@ class RunIndex:
         self.session_id: str | None = None
         #: Seqs whose line was not a JSON object when it was indexed.
         self.undecodable: set[int] = set()
-        self.first_emitted_at: datetime | None = None
-        self.last_emitted_at: datetime | None = None
+        #: ``emitted_at`` of the first and last line, to the nanosecond (``list_runs``).
+        self.first_emitted_at: Instant | None = None
+        self.last_emitted_at: Instant | None = None
         #: ``(inode, size)`` of the file at the last refresh, torn tail included.
         self.seen = (inode, 0)
         self._first_line = b""
@@ -223,10 +227,12 @@ def _trim(cache: dict[RunId, Any], size: int) -> None:
         del cache[next(iter(cache))]
 
 
-def _parse_time(value: object) -> datetime | None:
+def _parse_time(value: object) -> Instant | None:
+    # As the envelope's own validation reads it (chrono's RFC 3339), every digit kept;
+    # a line whose time does not parse is reported when it is read, not here.
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
+        return parse_time(value)
     except ValueError:
         return None

@@ -20,13 +20,16 @@ from eventstore import (
     ConfigurationError,
     CorruptEventError,
     EventEnvelope,
+    EventId,
     RunCompleted,
     RunId,
+    RunInfo,
     RunStarted,
     SessionId,
     TextDelta,
 )
 from eventstore.copy import copy_runs, verify_runs
+from eventstore.events import EARLIEST_TIME, LATEST_TIME, parse_time
 
 _T = TypeVar("_T")
 
@@ -101,6 +104,55 @@ def test_format_imported_envelopes_are_stored_verbatim(url: str, tmp_path: Path)
     original, copied, next_seq = run(scenario())
     assert copied == original
     assert next_seq == 5
+
+
+def test_nanosecond_times_and_extreme_years_are_kept_and_listed(url: str, directory: Path) -> None:
+    # Envelopes as the Rust runtime writes them (chrono: 0, 3, 6 or 9 digits), years
+    # 1 to 9999: read back, listed and stored with every digit.
+    run_id, session = RunId.new(), SessionId.new()
+    times = [
+        "0001-01-01T00:00:00.000000001Z",
+        "2026-03-04T05:06:07.120Z",
+        "9999-12-31T23:59:59.999999999Z",
+    ]
+    envelopes = [
+        EventEnvelope(
+            event_id=EventId.new(),
+            seq=index + 1,
+            run_id=run_id,
+            session_id=session,
+            event=(
+                RunStarted(
+                    run_id=run_id, session_id=session, provider="p", model="m", timestamp=text
+                )
+                if index == 0
+                else TextDelta(run_id=run_id, delta=f"d{index}", timestamp=text)
+            ),
+            emitted_at=parse_time(text),
+        )
+        for index, text in enumerate(times)
+    ]
+
+    async def scenario() -> tuple[list[EventEnvelope], list[RunInfo]]:
+        async with eventstore.open_store(url) as store:
+            await store.import_envelopes(envelopes)
+        async with eventstore.open_store(url) as store:  # a fresh index
+            return await store.list_after(run_id), await store.list_runs()
+
+    read, infos = run(scenario())
+    assert read == envelopes
+    assert infos == [
+        RunInfo(
+            run_id=run_id,
+            session_id=session,
+            last_seq=3,
+            first_emitted_at=EARLIEST_TIME.add(nanoseconds=1),
+            last_emitted_at=LATEST_TIME,
+        )
+    ]
+    lines = [json.loads(line) for line in (directory / f"{run_id}.jsonl").read_text().splitlines()]
+    assert [line["emitted_at"] for line in lines] == times
+    assert [next(iter(line["event"].values()))["timestamp"] for line in lines] == times
 
 
 def test_copy_into_jsonl_is_resumable_and_verifies_identical(url: str) -> None:
