@@ -29,7 +29,7 @@ from eventstore import (
 )
 from eventstore.backend import Backdoor, Capability, EventStore, StoreURL, redact_text
 
-from ._codec import from_micros
+from ._codec import join_time
 from ._options import SQLTarget, resolve
 from ._schema import SCHEMA_VERSION, Tables, apply_migrations, current_version
 from ._worker import is_locked_error
@@ -222,7 +222,9 @@ class SQLEventStore(EventStore):
                 runs.c.session_id,
                 last_seq.label("last_seq"),
                 by_seq(events.c.emitted_us, False).label("first_emitted_us"),
+                by_seq(events.c.emitted_ns, False).label("first_emitted_ns"),
                 by_seq(events.c.emitted_us, True).label("last_emitted_us"),
+                by_seq(events.c.emitted_ns, True).label("last_emitted_ns"),
             )
             .where(last_seq.is_not(None))
             .order_by(runs.c.run_id)
@@ -239,8 +241,8 @@ class SQLEventStore(EventStore):
                 run_id=RunId.parse(row.run_id),
                 session_id=None if row.session_id is None else SessionId.parse(row.session_id),
                 last_seq=row.last_seq,
-                first_emitted_at=from_micros(row.first_emitted_us),
-                last_emitted_at=from_micros(row.last_emitted_us),
+                first_emitted_at=join_time(row.first_emitted_us, row.first_emitted_ns),
+                last_emitted_at=join_time(row.last_emitted_us, row.last_emitted_ns),
             )
             for row in rows
         ]

@@ -6,20 +6,19 @@ __all__ = [
     "TYPE_COLUMN_WIDTH",
     "decode_row",
     "decode_rows",
-    "from_micros",
-    "to_micros",
+    "join_time",
+    "split_time",
     "type_column",
 ]
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pydantic import TypeAdapter, ValidationError
+from whenever import Instant
 
 from eventstore import CorruptEventError, EventEnvelope, RunId
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _PAGE: Final = TypeAdapter(list[EventEnvelope])
 #: Width of the ``event_type`` column.
 TYPE_COLUMN_WIDTH: Final = 100
@@ -94,11 +93,19 @@ def decode_rows(run_id: RunId, rows: Sequence[Sequence[Any]]) -> list[EventEnvel
     return envelopes
 
 
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the Unix epoch (exact, unlike ``timestamp()``)."""
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+def split_time(moment: Instant) -> tuple[int, int]:
+    """``moment`` as the ``emitted_us`` and ``emitted_ns`` columns hold it.
+
+    Microseconds since the Unix epoch (rounded down, so earlier times stay earlier)
+    and the nanoseconds within that microsecond, 0 to 999. One integer of
+    nanoseconds since the epoch would not fit a 64-bit column for years 1 to 9999;
+    the microseconds do, with room to spare.
+    """
+    return divmod(moment.timestamp(unit="nanosecond"), 1000)
 
 
-def from_micros(value: int | None) -> datetime | None:
-    """The UTC datetime ``value`` microseconds after the epoch, or ``None``."""
-    return None if value is None else _EPOCH + timedelta(microseconds=value)
+def join_time(micros: int | None, nanos: int | None) -> Instant | None:
+    """The instant of ``emitted_us`` and ``emitted_ns``, or ``None`` without one."""
+    if micros is None:
+        return None
+    return Instant.from_timestamp(micros * 1000 + (nanos or 0), unit="nanosecond")

@@ -24,10 +24,10 @@ __all__ = ["AppendJob", "Outcome", "commit_group"]
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TypeAlias
 
 import asyncpg
+from whenever import Instant
 
 from eventstore import (
     ConcurrencyError,
@@ -37,9 +37,9 @@ from eventstore import (
     RunId,
     SessionId,
 )
-from eventstore.backend import PendingEvent, Stamped, stamp
+from eventstore.backend import PendingEvent, Stamped, stamp, utc_now
 
-from ._codec import decode_row, to_micros, type_column
+from ._codec import decode_row, split_time, type_column
 from ._pg_conn import Transaction
 from ._pg_sql import Statements
 
@@ -84,7 +84,7 @@ class _Rows:
 class _Group:
     """What the group knows about its runs while deciding its appends."""
 
-    now: datetime
+    now: Instant
     state: dict[str, tuple[int, SessionId | None]]
     stored: dict[tuple[str, str], tuple[int, str]]
     #: Event ids written by earlier appends of the group: their batch and position.
@@ -174,7 +174,7 @@ async def commit_group(
             rows = await conn.fetch(sql.lock_one, runs[0])
         else:
             rows = await conn.fetch(sql.lock, runs)
-        group = _Group(now=datetime.now(UTC), state={}, stored={})
+        group = _Group(now=utc_now(), state={}, stored={})
         for run, last, session in rows:
             group.state[run] = (last, None if session is None else SessionId.parse(session))
         if look_up:
@@ -195,6 +195,7 @@ async def commit_group(
 async def _write(conn: asyncpg.Connection, sql: Statements, group: _Group) -> None:
     touched = sorted(group.touched)
     ends = [group.state[run] for run in touched]
+    micros, nanos = split_time(group.now)
     if len(touched) == 1:
         last, session = ends[0]
         await conn.execute(
@@ -206,9 +207,10 @@ async def _write(conn: asyncpg.Connection, sql: Statements, group: _Group) -> No
             group.rows.texts,
             last,
             None if session is None else str(session),
-            to_micros(group.now),
+            micros,
             sql.channel,
             group.rows.sessions,
+            nanos,
         )
         return
     await conn.execute(
@@ -221,7 +223,8 @@ async def _write(conn: asyncpg.Connection, sql: Statements, group: _Group) -> No
         touched,
         [last for last, _session in ends],
         [None if session is None else str(session) for _last, session in ends],
-        to_micros(group.now),
+        micros,
         sql.channel,
         group.rows.sessions,
+        nanos,
     )

@@ -32,11 +32,12 @@ class Statements:
             "JOIN unnest($1::varchar[], $2::varchar[]) AS k(run_id, event_id) "
             "ON e.run_id = k.run_id AND e.event_id = k.event_id"
         )
+        # Every event of a group has the group's commit time: $9 and $12.
         self.write = (
             f"WITH ins AS (INSERT INTO {events} "
-            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
-            "SELECT *, $9::bigint FROM unnest($1::varchar[], $2::bigint[], $3::varchar[], "
-            "$4::varchar[], $5::text[], $11::varchar[])) "
+            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us, emitted_ns) "
+            "SELECT *, $9::bigint, $12::smallint FROM unnest($1::varchar[], $2::bigint[], "
+            "$3::varchar[], $4::varchar[], $5::text[], $11::varchar[])) "
             f"UPDATE {runs} AS t SET last_seq = u.last_seq, session_id = u.session_id "
             "FROM unnest($6::varchar[], $7::bigint[], $8::varchar[]) "
             "AS u(run_id, last_seq, session_id) WHERE t.run_id = u.run_id "
@@ -51,20 +52,20 @@ class Statements:
         )
         self.write_one = (
             f"WITH ins AS (INSERT INTO {events} "
-            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
-            "SELECT $1, *, $8::bigint FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], "
-            "$5::text[], $10::varchar[])) "
+            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us, emitted_ns) "
+            "SELECT $1, *, $8::bigint, $11::smallint FROM unnest($2::bigint[], $3::varchar[], "
+            "$4::varchar[], $5::text[], $10::varchar[])) "
             f"UPDATE {runs} SET last_seq = $6, session_id = $7 WHERE run_id = $1 "
             "RETURNING pg_notify($9, $1)"
         )
 
         # -- imports, reads, deletes -------------------------------------------------
-        # Copied envelopes keep their own times, so emitted_us is an array here.
+        # Copied envelopes keep their own times, so the time columns are arrays here.
         self.import_rows = (
             f"WITH ins AS (INSERT INTO {events} "
-            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us) "
+            "(run_id, seq, event_id, event_type, envelope, session_id, emitted_us, emitted_ns) "
             "SELECT $1, * FROM unnest($2::bigint[], $3::varchar[], $4::varchar[], "
-            "$5::text[], $6::varchar[], $7::bigint[])) "
+            "$5::text[], $6::varchar[], $7::bigint[], $11::smallint[])) "
             f"UPDATE {runs} SET last_seq = $8, session_id = $9 WHERE run_id = $1 "
             "RETURNING pg_notify($10, $1)"
         )

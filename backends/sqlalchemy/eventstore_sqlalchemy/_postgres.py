@@ -43,7 +43,7 @@ from eventstore import (
 from eventstore.backend import ImportBatch, PendingEvent
 
 from ._base import SQLEventStore, is_unavailable
-from ._codec import decode_rows, to_micros, type_column
+from ._codec import decode_rows, split_time, type_column
 from ._options import SQLTarget
 from ._pg_conn import Transaction, abandon, keeps_connection, set_keepalive
 from ._pg_sql import Statements
@@ -226,6 +226,7 @@ class PostgresEventStore(SQLEventStore):
         run_id, envelopes, expected_seq = batch.run_id, batch.envelopes, batch.expected_seq
         run = str(run_id)
         sessions = [None if e.session_id is None else str(e.session_id) for e in envelopes]
+        times = [split_time(e.emitted_at) for e in envelopes]
 
         async def store(conn: asyncpg.Connection) -> None:
             rows = await conn.fetch(self._sql.lock_one, run)
@@ -241,10 +242,11 @@ class PostgresEventStore(SQLEventStore):
                     [type_column(e.event.event_type) for e in envelopes],
                     list(batch.texts),
                     sessions,
-                    [to_micros(e.emitted_at) for e in envelopes],
+                    [micros for micros, _nanos in times],
                     envelopes[-1].seq,
                     sessions[-1],
                     self._sql.channel,
+                    [nanos for _micros, nanos in times],
                 )
             except asyncpg.UniqueViolationError as exc:
                 raise IdempotencyConflictError.copied_id_taken(run_id=run_id) from exc

@@ -4,8 +4,10 @@ Three tables, named with the store's prefix (default ``eventstore_``):
 
 - ``events``: one row per event, primary key ``(run_id, seq)``, unique
   ``(run_id, event_id)`` for idempotency; ``envelope`` holds the envelope JSON text;
-  ``session_id`` and ``emitted_us`` (commit time, microseconds since the Unix
-  epoch, UTC) repeat two of its fields for queries.
+  ``session_id`` and the commit time repeat two of its fields for queries. The time
+  is two integers, ``emitted_us`` (microseconds since the Unix epoch, UTC, rounded
+  down) and ``emitted_ns`` (the nanoseconds within that microsecond, 0 to 999):
+  nanoseconds since the epoch do not fit 64 bits for years 1 to 9999.
 - ``runs``: one row per run with its current session, for ``list_runs``. On
   PostgreSQL it also holds ``last_seq``, the counter that appends lock and bump;
   SQLite locks the whole database for writing, so there the last seq is simply
@@ -15,7 +17,13 @@ Three tables, named with the store's prefix (default ``eventstore_``):
 
 Migrations are applied under the database's write lock (SQLite ``BEGIN IMMEDIATE``,
 PostgreSQL advisory transaction lock), so processes opening a new database at the
-same time create it once.
+same time create it once. A new database goes through every step, so it ends up the
+same as an old one brought up to date:
+
+1. create the ``events`` and ``runs`` tables;
+2. add ``events.emitted_ns`` (``SMALLINT NOT NULL DEFAULT 0``). Rows written before
+   it hold times in whole microseconds, so 0 is their exact value. Adding a column
+   with a constant default rewrites no row on either database.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ from eventstore import ConfigurationError
 from ._codec import TYPE_COLUMN_WIDTH
 
 #: The schema version this release writes and reads.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # Run and event ids are canonical lowercase UUID strings; comparing them bytewise
 # orders them like the UUIDs. PostgreSQL's default collation might not, so its ids
@@ -55,10 +63,15 @@ class Tables:
     version: sa.Table
 
     @classmethod
-    def build(cls, prefix: str, dialect: str) -> Tables:
-        """Table objects named ``<prefix>events`` and so on, for ``dialect``."""
+    def build(cls, prefix: str, dialect: str, schema: int = SCHEMA_VERSION) -> Tables:
+        """Table objects named ``<prefix>events`` and so on, for ``dialect``.
+
+        ``schema`` is the schema version whose tables to describe: the current one,
+        or an earlier one for the migration step that created them.
+        """
         metadata = sa.MetaData()
         counter = dialect == "postgresql"
+        since_v2 = [_emitted_ns()] if schema >= 2 else []
         events = sa.Table(
             f"{prefix}events",
             metadata,
@@ -69,6 +82,7 @@ class Tables:
             sa.Column("session_id", _Id, nullable=True),
             sa.Column("emitted_us", sa.BigInteger, nullable=False),
             sa.Column("envelope", sa.Text, nullable=False),
+            *since_v2,
             sa.UniqueConstraint("run_id", "event_id", name=f"{prefix}events_event_id_key"),
             # SQLite: keep rows in the primary key's b-tree. A rowid table holds a
             # composite key in a second b-tree: one more page per append to the WAL.
@@ -98,6 +112,11 @@ class Tables:
         return zlib.crc32(f"eventstore:{self.prefix}".encode())
 
 
+def _emitted_ns() -> sa.Column[int]:
+    """``events.emitted_ns``: the commit time's nanoseconds within its microsecond."""
+    return sa.Column("emitted_ns", sa.SmallInteger, nullable=False, server_default=sa.text("0"))
+
+
 @dataclass(frozen=True)
 class _Migration:
     version: int
@@ -106,10 +125,27 @@ class _Migration:
 
 
 def _create_v1(conn: sa.Connection, tables: Tables) -> None:
-    tables.metadata.create_all(conn, tables=[tables.events, tables.runs], checkfirst=True)
+    # The tables as version 1 made them; later steps change them.
+    v1 = Tables.build(tables.prefix, conn.dialect.name, schema=1)
+    v1.metadata.create_all(conn, tables=[v1.events, v1.runs], checkfirst=True)
 
 
-_MIGRATIONS: Final = (_Migration(1, "create events and runs tables", _create_v1),)
+def _add_emitted_ns_v2(conn: sa.Connection, tables: Tables) -> None:
+    # Not NULL with a constant default: existing rows read 0 (their times were
+    # written in whole microseconds), and neither database rewrites the table.
+    column = _emitted_ns()
+    column_type = column.type.compile(dialect=conn.dialect)
+    quote = conn.dialect.identifier_preparer
+    conn.exec_driver_sql(
+        f"ALTER TABLE {quote.format_table(tables.events)} "
+        f"ADD COLUMN {quote.quote(column.name)} {column_type} NOT NULL DEFAULT 0"
+    )
+
+
+_MIGRATIONS: Final = (
+    _Migration(1, "create events and runs tables", _create_v1),
+    _Migration(2, "add events.emitted_ns (nanoseconds of the commit time)", _add_emitted_ns_v2),
+)
 
 
 def _read_version(conn: sa.Connection, tables: Tables) -> int | None:

@@ -26,7 +26,7 @@ from eventstore import (
 from eventstore.backend import ImportBatch, PendingEvent, Stamped, stamp
 
 from ._base import SQLEventStore
-from ._codec import decode_row, decode_rows, to_micros, type_column
+from ._codec import decode_row, decode_rows, split_time, type_column
 from ._options import SQLTarget
 from ._worker import SQLiteWorker, WorkerSettings
 
@@ -55,7 +55,7 @@ class _Statements:
         )
         self.insert_event = (
             f"INSERT INTO {events} (run_id, seq, event_id, event_type, session_id, "
-            "emitted_us, envelope) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            "emitted_us, emitted_ns, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         self.list_after = (
             f"SELECT seq, envelope FROM {events} WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -128,7 +128,7 @@ def _append_job(
         raise ConcurrencyError(run_id=run_id, expected_seq=expected_seq, actual_seq=last)
     before = None if session is None else SessionId.parse(session)
     stamped = stamp(run_id, events, last_seq=last, session_id=before)
-    micros = to_micros(stamped.emitted_at)
+    micros, nanos = split_time(stamped.emitted_at)
     rows = [
         (
             run,
@@ -137,6 +137,7 @@ def _append_job(
             type_column(pending.event.event_type),
             None if session_id is None else str(session_id),
             micros,
+            nanos,
             text,
         )
         for seq, (event_id, pending, session_id, text) in enumerate(
@@ -186,7 +187,7 @@ def _import_job(cur: sqlite3.Cursor, sql: _Statements, batch: ImportBatch) -> No
             str(envelope.event_id),
             type_column(envelope.event.event_type),
             None if envelope.session_id is None else str(envelope.session_id),
-            to_micros(envelope.emitted_at),
+            *split_time(envelope.emitted_at),
             text,
         )
         for envelope, text in zip(batch.envelopes, batch.texts, strict=True)

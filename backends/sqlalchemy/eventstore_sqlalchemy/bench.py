@@ -32,11 +32,11 @@ import os
 import sqlite3
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from eventstore import RunId
+from eventstore.backend import format_time, utc_now
 from eventstore.bench import RawBaseline
 
 from ._options import resolve
@@ -57,7 +57,7 @@ def _envelope(event_id: str, seq: int, run: str, event_json: str, stamp: str) ->
 
 
 def _stamp() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return format_time(utc_now())
 
 
 def _side_file(path: str, label: str) -> Path:
