@@ -46,6 +46,7 @@ __all__ = [
 
 import enum
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 from uuid import UUID
 
@@ -86,19 +87,34 @@ _NOW: Final[Any] = Field(default_factory=utc_now)
 
 def _finite(value: JsonValue) -> JsonValue:
     # pydantic reads NaN, Infinity and 1e400 (as inf) into a JsonValue whatever the
-    # config says, and writes them back as null; serde refuses all three.
-    if isinstance(value, float):
-        if value - value != 0.0:
-            raise ValueError(f"{value!r} is not a JSON number (serde refuses it)")
-    elif isinstance(value, dict):
-        for item in value.values():
-            if not isinstance(item, str | int):
-                _finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            if not isinstance(item, str | int):
-                _finite(item)
+    # config says, and writes them back as null; serde refuses all three. On the read
+    # path of every tool call: type() tests, no isinstance, no call per scalar.
+    kind = type(value)
+    if kind is float:
+        _check_finite(value)  # type: ignore[arg-type]
+    elif kind is dict:
+        _check_items(value.values())  # type: ignore[union-attr]
+    elif kind is list:
+        _check_items(value)  # type: ignore[arg-type]
     return value
+
+
+def _check_items(items: Iterable[JsonValue]) -> None:
+    for item in items:
+        kind = type(item)
+        if kind is str or kind is int or item is None or kind is bool:
+            continue
+        if kind is float:
+            _check_finite(item)  # type: ignore[arg-type]
+        elif kind is dict:
+            _check_items(item.values())  # type: ignore[union-attr]
+        else:
+            _check_items(item)  # type: ignore[arg-type]
+
+
+def _check_finite(number: float) -> None:
+    if number - number != 0.0:
+        raise ValueError(f"{number!r} is not a JSON number (serde refuses it)")
 
 
 #: Any JSON value that serde reads as a ``serde_json::Value``: no NaN or infinities.
