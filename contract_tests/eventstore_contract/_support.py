@@ -135,6 +135,29 @@ def _golden_lines() -> tuple[dict[str, Any], ...]:
     return tuple(json.loads(line) for line in text.splitlines() if line.strip())
 
 
+@cache
+def _serde_lines() -> tuple[str, ...]:
+    data = resources.files("eventstore_contract").joinpath("data/serde_events.jsonl")
+    # Split on "\n" only: str.splitlines() would also split inside strings (U+2028).
+    return tuple(line for line in data.read_text(encoding="utf-8").split("\n") if line)
+
+
+def serde_event_lines(run_id: RunId, session_id: SessionId) -> list[str]:
+    """Events as serde and chrono wrote them (every variant, 0 to 9 fraction digits).
+
+    Each line's run and session ids are replaced by the given ones in the text, so
+    the rest of each line stays byte for byte what serde wrote.
+    """
+    lines = []
+    for line in _serde_lines():
+        ((_name, payload),) = json.loads(line).items()
+        line = line.replace(payload["run_id"], str(run_id))
+        if "session_id" in payload:
+            line = line.replace(payload["session_id"], str(session_id))
+        lines.append(line)
+    return lines
+
+
 def golden_events(run_id: RunId, session_id: SessionId) -> list[AgentEvent]:
     """The golden vectors (every variant, as the Rust runtime writes them) for one run.
 
