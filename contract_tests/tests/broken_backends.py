@@ -43,6 +43,7 @@ from eventstore.backend import (
     BackendSpec,
     ImportBatch,
     PendingEvent,
+    RunNotifier,
     StoreURL,
     decode_envelope,
     default_registry,
@@ -1356,12 +1357,29 @@ class StoreObjectsDoNotShareStorageStore(SharedMemoryStore):
 
 # -- SQLite-based -------------------------------------------------------------------
 
+# The one notifier of SQLiteProcessLocalWakeUpsStore's objects in this process.
+_PROCESS_NOTIFIER = RunNotifier()
+
 
 def _sqlite_classes() -> dict[str, type[EventStore]]:
     from eventstore_sqlalchemy._sqlite import SQLiteEventStore
 
     class SQLiteNeverPollsStore(SQLiteEventStore):
         """Waits only for this object's own appends: another store object's never wake it."""
+
+        def _poll_interval(self, idle_rounds: int) -> float | None:
+            return None
+
+    class SQLiteProcessLocalWakeUpsStore(SQLiteEventStore):
+        """Wakes subscribers through one notifier shared by the process's store objects.
+
+        Appends through another store object in the same process wake them; appends
+        by another process never do (it never polls).
+        """
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._notifier = _PROCESS_NOTIFIER
 
         def _poll_interval(self, idle_rounds: int) -> float | None:
             return None
@@ -1782,6 +1800,11 @@ BROKEN: dict[str, Broken] = {
     "other_store_appends_never_wake": _b(
         "SQLiteNeverPollsStore",
         "test_subscribe_live_sees_appends_of_another_store_object",
+        "sqlite",
+    ),
+    "other_process_appends_never_wake": _b(
+        "SQLiteProcessLocalWakeUpsStore",
+        "test_subscribe_live_sees_appends_of_another_process",
         "sqlite",
     ),
     # list_runs

@@ -13,10 +13,10 @@ import os
 import sys
 from typing import ClassVar, Final
 
-from eventstore import Capability, RunId
+from eventstore import Capability, EventStore, RunId
 
 from .._harness import StoreFactory, contract_test, needs_store_url, requires
-from .._support import read_all
+from .._support import read_all, take
 
 # Appends ``count`` events (count < 0: until killed) and prints "seq event_id" for
 # each append as soon as it returned.
@@ -80,6 +80,30 @@ class MultiProcessTests:
         assert [e.seq for e in stored] == list(range(1, total + 1))
         texts = sorted(e.event.delta for e in stored)  # type: ignore[union-attr]
         assert texts == sorted(f"{w}:{i}" for w in range(writers) for i in range(each))
+
+    @requires(Capability.MULTI_PROCESS, Capability.LIVE_SUBSCRIBE)
+    @contract_test
+    async def test_subscribe_live_sees_appends_of_another_process(
+        self, store: EventStore, store_url: str
+    ) -> None:
+        # A live subscriber in this process, the writer in another: no wake-up that
+        # lives in one process (a notifier shared by its store objects) can reach it.
+        run_id = RunId.new()
+        stream = store.subscribe(run_id)
+        try:
+            waiting = asyncio.ensure_future(take(stream, 5))
+            await asyncio.sleep(0.2)  # the subscriber is waiting live by now
+            written = await _finish(await _spawn(store_url, run_id, 0, 5))
+            received = await waiting
+        finally:
+            waiting.cancel()
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        assert [f"{e.seq} {e.event_id}" for e in received] == [
+            f"{seq} {event_id}" for seq, event_id in zip(written[::2], written[1::2], strict=True)
+        ]
+        assert received == await read_all(store, run_id)
 
     @requires(Capability.DURABLE)
     @contract_test
