@@ -4,9 +4,10 @@
     python3 dev.py run python tools/mutation.py [--modules PATH[:FUNC,...] ...] [options]
 
 Runs mutmut 3 (https://mutmut.readthedocs.io) with the conformance suite as the test
-command: the contract suite against ``memory://`` plus ``tests/test_guards.py``, with
-the suite's ``quick`` hypothesis profile and a fixed hypothesis seed, so that two runs
-of the same tree give the same verdicts. Results are triaged in docs/mutation.md.
+command: the contract suite against ``memory://`` plus ``tests/test_guards.py`` and
+``tests/test_mutants.py`` (the tests earlier runs asked for), with the suite's ``quick``
+hypothesis profile and a fixed hypothesis seed, so that two runs of the same tree give
+the same verdicts. Results are triaged in docs/mutation.md.
 
 Nothing in the checkout is touched: the runner copies ``eventstore/``,
 ``contract_tests/``, ``tests/`` and ``pyproject.toml`` to a temporary directory, writes
@@ -52,7 +53,11 @@ STORE_RULES = (
     "_event_run_id,_pending_batch,append,append_batch,list_after,_read,import_envelopes,"
     "_copied,_stored_overlap"
 )
-DEFAULT_TESTS = ["contract_tests/tests/test_memory_conformance.py", "tests/test_guards.py"]
+DEFAULT_TESTS = [
+    "contract_tests/tests/test_memory_conformance.py",
+    "tests/test_guards.py",
+    "tests/test_mutants.py",
+]
 #: What the test command needs from the checkout (mutmut mutates eventstore/ only).
 COPIED = ["eventstore", "contract_tests", "tests", "pyproject.toml"]
 IGNORED = shutil.ignore_patterns(
