@@ -65,6 +65,19 @@ class CorruptionTests:
         assert str(run_id) in str(caught.value)
 
     @contract_test
+    async def test_corruption_of_the_first_and_the_last_seq_is_reported(
+        self, store: EventStore
+    ) -> None:
+        for seq in (1, 4):
+            run_id = RunId.new()
+            await store.append_batch([delta(run_id, i) for i in range(4)])
+            await _backdoor(store).corrupt(run_id, seq)
+            with pytest.raises(CorruptEventError) as caught:
+                await store.list_after(run_id, 0, 10)
+            assert caught.value.run_id == run_id
+            assert str(seq) in str(caught.value.position)
+
+    @contract_test
     async def test_corruption_is_never_skipped_when_paging(self, store: EventStore) -> None:
         run_id = RunId.new()
         await store.append_batch([delta(run_id, i) for i in range(5)])

@@ -7,6 +7,7 @@ __all__ = ["ImportTests"]
 import pytest
 
 from eventstore import (
+    MAX_LIMIT,
     Capability,
     ConcurrencyError,
     EventEnvelope,
@@ -16,6 +17,7 @@ from eventstore import (
     RunId,
     SessionId,
 )
+from eventstore.errors import RunDivergedError
 from eventstore.memory import MemoryEventStore
 
 from .._harness import contract_test, requires
@@ -42,6 +44,37 @@ class ImportTests:
         assert await store.import_envelopes(envelopes) == 12
         assert await read_all(store, run_id) == envelopes
         assert await store.last_seq(run_id) == 12
+
+    @contract_test
+    async def test_import_of_nothing_imports_nothing(self, store: EventStore) -> None:
+        assert await store.import_envelopes([]) == 0
+
+    @contract_test
+    async def test_import_errors_name_the_run_and_the_seqs(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        envelopes = await _source_run(run_id, 7)
+        await store.import_envelopes(envelopes[:3])
+        with pytest.raises(ConcurrencyError) as gap:  # seqs 6, 7 after 3: a hole
+            await store.import_envelopes(envelopes[5:])
+        assert type(gap.value) is ConcurrencyError
+        assert (gap.value.run_id, gap.value.expected_seq, gap.value.actual_seq) == (run_id, 5, 3)
+        other = await _source_run(run_id, 5)  # another log under the same run id
+        with pytest.raises(RunDivergedError) as diverged:
+            await store.import_envelopes(other[1:])
+        error = diverged.value
+        assert (error.run_id, error.seq, error.actual_seq) == (run_id, 2, 3)
+        assert await read_all(store, run_id) == envelopes[:3]
+
+    @contract_test
+    async def test_import_takes_max_limit_envelopes_at_once(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        async with MemoryEventStore() as source:
+            await source.append_batch([delta(run_id, i) for i in range(MAX_LIMIT + 1)])
+            envelopes = await read_all(source, run_id)
+        with pytest.raises(ValueError, match="at most"):
+            await store.import_envelopes(envelopes)
+        assert await store.import_envelopes(envelopes[:MAX_LIMIT]) == MAX_LIMIT
+        assert await read_all(store, run_id) == envelopes[:MAX_LIMIT]
 
     @contract_test
     async def test_import_resumes_without_duplicates(self, store: EventStore) -> None:

@@ -47,6 +47,13 @@ class ReadTests:
         assert await store.list_after(run_id) == appended
 
     @contract_test
+    async def test_pagination_default_limit_is_100(self, store: EventStore) -> None:
+        run_id = RunId.new()
+        appended = await store.append_batch([delta(run_id, i) for i in range(101)])
+        assert await store.list_after(run_id) == appended[:100]
+        assert await store.list_after(run_id, 1) == appended[1:101]
+
+    @contract_test
     async def test_round_trip_every_variant(self, store: EventStore) -> None:
         run_id = RunId.new()
         events = golden_events(run_id, SessionId.new())
