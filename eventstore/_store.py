@@ -4,8 +4,9 @@ The public methods validate arguments, serialize and size-check events, guard th
 open/closed state, translate driver errors and check what backends return, once,
 for every backend (the checks are in :mod:`._guards`). A backend implements only the
 underscore primitives (``_append``, ``_list_after``, ``_last_seq`` and, if it can,
-``_list_runs``, ``_delete_run``, ``_import``, ``_wait_for_append``), which receive
-arguments that are already valid. :mod:`eventstore.backend` is their public home.
+``_list_runs``, ``_delete_run``, ``_import``, ``_last_seqs``, ``_wait_for_append``),
+which receive arguments that are already valid. :mod:`eventstore.backend` is their
+public home. Live subscribers that wait share one poller per store (:mod:`._poller`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ __all__ = [
 
 import abc
 import asyncio
-import contextlib
 import itertools
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterable, Sequence
 from types import TracebackType
@@ -49,6 +50,7 @@ from ._events import AgentEvent, encode_event_bytes, is_event
 from ._guards import check_decodable, check_page, check_retry, event_run_id
 from ._ids import EventId, RunId, SessionId
 from ._notify import RunNotifier
+from ._poller import Poller, Watch
 from ._url import redact_text
 
 if TYPE_CHECKING:
@@ -203,6 +205,9 @@ class EventStore(abc.ABC):
             name: _ErrorBoundary(self, name)
             for name in ("open", "close", "append", "read", "runs", "delete", "wait")
         }
+        # The shared poller of each event loop with waiting subscribers (see _watch).
+        self._pollers: dict[asyncio.AbstractEventLoop, Poller] = {}
+        self._pollers_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -244,11 +249,15 @@ class EventStore(abc.ABC):
         async with self._open_lock:
             if self._is_open:
                 self._is_open = False
+                # Stopped before the backend releases what their looks would use.
+                pollers = self._cancel_pollers()
                 try:
                     with self._boundaries["close"]:
                         await self._do_close()
                 finally:
                     self._notifier.notify_all()  # subscribers see the store closed
+                    if pollers:
+                        await asyncio.wait(pollers)
                 return
         cleanup = self._cleanup
         if cleanup is not None and not cleanup.done():
@@ -491,7 +500,7 @@ class EventStore(abc.ABC):
             return
         while True:
             with self._boundaries["read"]:  # names RunDeletedError after the backend
-                page = await self._page_after(run_id, last, anchor)
+                page, more = await self._page_after(run_id, last, anchor)
             if page:
                 idle = 0
                 for envelope in page:
@@ -503,39 +512,59 @@ class EventStore(abc.ABC):
                 # event loop from everything else, timeouts included, while a run
                 # is read page after page.
                 await asyncio.sleep(0)
-                continue
+                if more:
+                    continue
+            # A short page: the run was read to its end. Reading again would find
+            # nothing; the wait looks for what came since (no wake-up is lost).
+            waited_after = last
             if anchor is None and last > 0:
                 # A resume point: learn what is stored there, if the run has got so far.
                 anchor = await self._event_id_at(run_id, last)
+                if anchor is None:
+                    # Past the run's end (or its entry is gone): wait after the run's
+                    # real end, so that the wait notices the run changing, not a run
+                    # that merely ends before `last`.
+                    waited_after = min(last, await self.last_seq(run_id))
             with self._boundaries["wait"]:
                 self._require_open()
-                await self._wait_for_append(run_id, last, idle)
+                await self._wait_for_append(run_id, waited_after, idle)
             idle += 1
+            # A wait that returns at once every time (a backend whose reads miss what
+            # its last seq says is stored) must still let the event loop turn, so that
+            # a timeout, a cancel or the suite's time guard can end the subscription.
+            await asyncio.sleep(0)
 
     async def _page_after(
         self, run_id: RunId, last: int, anchor: EventId | None
-    ) -> list[EventEnvelope]:
-        """The next page of a subscription, checking that seq ``last`` is unchanged."""
+    ) -> tuple[list[EventEnvelope], bool]:
+        """The next page of a subscription, checking that seq ``last`` is unchanged.
+
+        Returned with whether the read was a full page (the run may hold more).
+        """
         size = self.subscribe_page_size
         if anchor is None:
-            return await self.list_after(run_id, last, size)
+            page = await self.list_after(run_id, last, size)
+            return page, len(page) == size
+        limit = min(size + 1, MAX_LIMIT)
         try:
-            page = await self.list_after(run_id, last - 1, min(size + 1, MAX_LIMIT))
+            page = await self.list_after(run_id, last - 1, limit)
         except HistoryUnavailableError:
             # Retention trimmed seq `last` itself: nothing to compare, read on.
-            return await self.list_after(run_id, last, size)
+            page = await self.list_after(run_id, last, size)
+            return page, len(page) == size
+        more = len(page) == limit
         if page and page[0].seq == last:
             if page[0].event_id != anchor:  # another log under the same run id
                 current = await self.last_seq(run_id)
                 raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
-            return page[1:]
+            return page[1:], more
         # Seq `last` is not there. A run that still reaches it lost the entry in
         # place (retention of a store that reports none, a skipped corrupt entry):
         # read on. One that ends before it was deleted.
         current = await self.last_seq(run_id)
         if current < last:
             raise RunDeletedError(run_id=run_id, seen_seq=last, last_seq=current)
-        return [envelope for envelope in page if envelope.seq > last]
+        return [envelope for envelope in page if envelope.seq > last], more
 
     async def _event_id_at(self, run_id: RunId, seq: int) -> EventId | None:
         page = await self.list_after(run_id, seq - 1, 1)
@@ -744,33 +773,94 @@ class EventStore(abc.ABC):
         """
         raise UnsupportedOperationError("this backend does not support import_envelopes (copy)")
 
+    async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        """The last seq of each of ``run_ids`` (distinct), in as few looks as the backend can.
+
+        What the shared poller of live subscribers asks every round, for every run
+        waited on (a thousand subscribers: a thousand ids). A run left out of the
+        result reads as 0 (no events). The default asks :meth:`_last_seq` run by
+        run; a backend that can answer many runs in one query or round trip
+        (``WHERE run_id IN (...)``, a pipeline) overrides it.
+        """
+        return {run_id: await self._last_seq(run_id) for run_id in run_ids}
+
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         """Return when the run may have events past ``after_seq``, or the store closed.
 
-        Returning early is harmless: the caller re-reads through ``list_after``. The
-        default waits on the store's notifier, which the base class sets after every
-        append, import and delete through this store; :meth:`_poll_interval` bounds
-        the wait, for appends it cannot hear of (other processes, other store objects).
+        ``after_seq`` is where the caller has read the run to its end. Returning
+        early is harmless: the caller re-reads through ``list_after``. The default
+        waits on the store's notifier, which the base class sets after every append,
+        import and delete through this store. For writes it cannot hear of (other
+        processes, other store objects) it registers the wait with the store's
+        shared poller (:meth:`_watch`), which looks at every waited run in one
+        :meth:`_last_seqs` call per round and wakes the run's waiters when its last
+        seq is no longer ``after_seq``. If :meth:`_poll_interval` is ``None`` (only
+        this object writes) it looks once, with :meth:`_last_seq`, and waits.
         Backends with their own wake-up (a blocking read, LISTEN) override this.
         """
-        woken = self._notifier.listen(run_id)  # before the check: no wake-up is lost
-        if not self._is_open or await self._last_seq(run_id) > after_seq:
+        woken = self._notifier.listen(run_id)  # before any look: no wake-up is lost
+        if not self._is_open:
             return
-        timeout = self._poll_interval(idle_rounds)
-        if timeout is None:
+        if self._poll_interval(idle_rounds) is None:
+            # A write between the caller's read and listen() woke no one: look
+            # (a last seq below `after_seq` is a delete).
+            if await self._last_seq(run_id) != after_seq:
+                return
             await woken.wait()
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(woken.wait(), timeout)
+        with self._watch(run_id, after_seq):
+            await woken.wait()
+
+    def _watch(self, run_id: RunId, after_seq: int, *, recheck: bool = True) -> Watch:
+        """Register a waiter with the shared poller of the running event loop.
+
+        Use as a context manager around the wait, after ``self._notifier.listen``:
+        the poller notifies the run when its last seq (from :meth:`_last_seqs`) is
+        not ``after_seq``, within :meth:`_poll_interval` of the change. With
+        ``recheck`` (the default) the run is also looked at a few milliseconds after
+        the registration, for an append made between the waiter's last read and
+        its registration; a backend whose own wake-up already covers that (a read
+        from the registered seq) passes ``recheck=False``. The poller's task starts
+        with the first waiter and is stopped by :meth:`close`.
+        """
+        loop = asyncio.get_running_loop()
+        with self._pollers_lock:
+            poller = self._pollers.get(loop)
+            if poller is None:
+                poller = self._pollers[loop] = Poller(self, loop, self._poller_exited)
+        return poller.watch(run_id, after_seq, recheck=recheck)
+
+    def _poller_exited(self, poller: Poller) -> None:
+        with self._pollers_lock:
+            if self._pollers.get(poller.loop) is poller:
+                del self._pollers[poller.loop]
+
+    def _cancel_pollers(self) -> list[asyncio.Task[None]]:
+        """Stop every poller; return the tasks of this event loop's, to be awaited."""
+        with self._pollers_lock:
+            pollers, self._pollers = list(self._pollers.values()), {}
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        tasks = []
+        for poller in pollers:
+            task = poller.cancel()
+            if task is not None and poller.loop is loop:
+                tasks.append(task)
+        return tasks
 
     def _poll_interval(self, idle_rounds: int) -> float | None:
-        """How long a subscriber waits for a wake-up before looking again.
+        """Seconds between the shared poller's looks at every waited run.
 
-        The notifier only hears of writes through this store object; appends by
-        other processes, other store objects, or another program writing the same
-        storage are found by looking again, backing off from 5 ms to 250 ms
-        (:func:`poll_delay`). Return ``None`` only if every write the store can ever
-        see goes through this object (nothing else can reach its storage).
+        ``idle_rounds`` counts the poller's looks in a row that found nothing. The
+        notifier only hears of writes through this store object; appends by other
+        processes, other store objects, or another program writing the same
+        storage are found by these looks, 5 ms apart while they find changes,
+        backing off to 100 ms (:func:`poll_delay`). A backend with a wake-up of its
+        own returns a long safety interval; return ``None`` only if every write the
+        store can ever see goes through this object (nothing else can reach its
+        storage): the default wait then never polls.
         """
         return poll_delay(idle_rounds)
 
@@ -784,8 +874,8 @@ class EventStore(abc.ABC):
 
 
 def poll_delay(idle_rounds: int) -> float:
-    """A polling backoff: 5 ms after the first empty look, doubling up to 250 ms."""
-    return min(0.005 * 2.0 ** min(idle_rounds, 6), 0.25)
+    """A polling backoff: 5 ms after a look that found something, doubling up to 100 ms."""
+    return min(0.005 * 2.0 ** min(idle_rounds, 5), 0.1)
 
 
 async def terminal_seq(store: EventStore, run_id: RunId, after_seq: int) -> int | None:

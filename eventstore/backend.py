@@ -27,9 +27,20 @@ The primitives (signatures and rules in their docstrings on :class:`EventStore`)
     cancelled ``close()``.
 ``_wait_for_append(run_id, after_seq, idle_rounds)`` / ``_poll_interval(idle_rounds)``
     Live ``subscribe``: the default waits on the store's notifier, which the base
-    class sets after each append, import and delete through this store object, and
-    looks again after ``_poll_interval`` (:func:`poll_delay`, 5 to 250 ms) for
-    writes it cannot hear of.
+    class sets after each append, import and delete through this store object. For
+    writes it cannot hear of (other processes, other store objects) the waits of a
+    store share one poller task per event loop, which looks at every waited run
+    each ``_poll_interval`` (:func:`poll_delay`, 5 ms while it finds changes,
+    backing off to 100 ms) and a few milliseconds after a new wait, and wakes the
+    runs whose last seq moved. ``None`` from ``_poll_interval``: nothing else writes
+    the storage, no poller. A backend with a wake-up of its own overrides
+    ``_wait_for_append`` and may still register its waits with the poller
+    (``self._watch(run_id, after_seq, recheck=False)``) for what its wake-up misses.
+``_last_seqs(run_ids) -> dict[RunId, int]`` (optional)
+    The poller's one look per round: the last seq of every waited run, runs left
+    out reading as 0. The default calls ``_last_seq`` run by run; override it with
+    one query or round trip per chunk of runs (``WHERE run_id IN (...)``, a
+    pipeline) when the storage allows.
 ``_translate_error(exc, operation)``
     Driver exceptions to :class:`~eventstore.errors.BackendError` or
     :class:`~eventstore.errors.BackendUnavailableError`.

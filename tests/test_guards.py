@@ -310,7 +310,7 @@ def test_errors_raised_by_argument_checks_name_the_backend_too() -> None:
 
 def test_a_subscriber_finds_appends_made_through_another_store_object_by_polling() -> None:
     # Two store objects on one storage: the notifier of one never hears of the other's
-    # appends, so the base class's default looks again (5 ms backing off to 250 ms).
+    # appends, so the base class's default looks again (its shared poller, 5 ms backing off to 100 ms).
     shared: dict[es.RunId, Any] = {}
 
     class Shared(MemoryEventStore):

@@ -337,6 +337,9 @@ class InstrumentedStore(EventStore):
     async def _last_seq(self, run_id: RunId) -> int:
         return await self._inner._last_seq(run_id)
 
+    async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        return await self._inner._last_seqs(run_ids)
+
     async def _list_runs(
         self, session_id: SessionId | None, limit: int, after: RunId | None
     ) -> list[RunInfo]:
@@ -350,6 +353,9 @@ class InstrumentedStore(EventStore):
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         await self._inner._wait_for_append(run_id, after_seq, idle_rounds)
+
+    def _poll_interval(self, idle_rounds: int) -> float | None:
+        return self._inner._poll_interval(idle_rounds)
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
         return self._inner._translate_error(exc, operation)

@@ -10,7 +10,9 @@ Read path: one ``XRANGE <log> <after>-1 + COUNT <limit>``; the ids are the seqs.
 
 Live subscribe: one shared blocking reader per store (:mod:`._reader`) follows every
 waiting subscriber's stream with one ``XREAD`` and wakes them through the store's
-notifier; a cluster store keeps one blocking ``XREAD`` per waiting subscriber.
+notifier; another process's ``delete_run``, which adds no entry, is found by the
+core's shared poller (one pipeline of ``HGET <meta> last`` for every waited run each
+``block_ms``). A cluster store keeps one blocking ``XREAD`` per waiting subscriber.
 
 Import path (``eventstore copy``): :meth:`RedisEventStore._import` stores the envelope
 JSON the core built for each copied envelope (its ids, seq, session and time kept) with
@@ -22,9 +24,7 @@ from __future__ import annotations
 __all__ = ["RedisEventStore"]
 
 import asyncio
-import contextlib
 import logging
-import random
 import secrets
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
@@ -88,6 +88,8 @@ from ._scripts import (
 from .plugin import CAPABILITIES
 
 _RECENT: Final = 1024
+#: Runs per pipeline when the live subscribers' poller asks for their last seqs.
+_LAST_SEQS_CHUNK: Final = 1000
 _APPEND: Final = Script(APPEND_SCRIPT)
 _DELETE: Final = Script(DELETE_SCRIPT)
 _IMPORT: Final = Script(IMPORT_SCRIPT)
@@ -543,18 +545,41 @@ class RedisEventStore(RedisStoreBase):
         woken = self._notifier.listen(run_id)
         follow = reader.follow(run_id, self.keys.log(run_id), after_seq)
         try:
-            # At the latest after block_ms the subscriber looks again, as a blocking
-            # read per subscriber did: that is when another process's delete_run
-            # (which adds no entry) is noticed. Spread over the second half of
-            # block_ms: subscribers woken together must not all re-read together.
-            patience = self.options.block_ms / 1000 * (0.5 + random.random() / 2)
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(patience):
-                    await woken.wait()
+            # Another process's delete_run adds no entry for the reader to see: the
+            # core's shared poller looks at every waited run's meta in one pipeline
+            # every block_ms (_poll_interval) and wakes the runs that went back.
+            # No recheck: the reader reads from `after_seq`, so an append made
+            # before this registration is reported anyway.
+            with self._watch(run_id, after_seq, recheck=False):
+                await woken.wait()
         finally:
             reader.unfollow(follow)
         if follow.error is not None:
             raise follow.error
+
+    def _poll_interval(self, idle_rounds: int) -> float | None:
+        # Only the shared reader's waits use the poller (a cluster store's blocking
+        # reads time out after block_ms by themselves): for deletes, see above.
+        return self.options.block_ms / 1000
+
+    async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        # The meta's `last` of every waited run, one pipeline per chunk. A damaged
+        # run (meta evicted) reads as 0: its subscribers wake and their read reports it.
+        if self._clients.cluster:
+            return await super()._last_seqs(run_ids)
+        commands = self._clients.commands
+        out: dict[RunId, int] = {}
+        for start in range(0, len(run_ids), _LAST_SEQS_CHUNK):
+            chunk = run_ids[start : start + _LAST_SEQS_CHUNK]
+            before = cancel_requests()
+            async with commands.pipeline(transaction=False) as pipe:
+                for run_id in chunk:
+                    pipe.hget(self.keys.meta(run_id), "last")
+                lasts: list[bytes | None] = await pipe.execute()
+            deliver_swallowed_cancel(before)
+            for run_id, last in zip(chunk, lasts, strict=True):
+                out[run_id] = int(last) if last else 0
+        return out
 
     async def _wait_alone(
         self, run_id: RunId, after_seq: int, idle_rounds: int, closing: asyncio.Future[None]

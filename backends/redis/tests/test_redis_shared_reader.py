@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis
@@ -250,3 +251,88 @@ def test_subscribers_of_one_run_all_receive(make_store: MakeStore, delivered_by:
             return seqs
 
     assert run(body()) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+
+
+def test_idle_subscribers_do_not_reread_and_one_pipeline_per_round_checks_for_deletes(
+    make_store: MakeStore,
+) -> None:
+    # Deletes by another process add no entry for the shared reader: the core's
+    # shared poller asks every waited run's last seq in one pipeline every block_ms.
+    # Subscribers no longer look again on a timer of their own.
+    count = 50
+
+    async def body() -> tuple[int, list[int], int, int]:
+        runs = [RunId.new() for _ in range(count)]
+        async with make_store(block_ms=200) as readers, make_store() as writer:
+            for run_id in runs:
+                await writer.append(delta(run_id))
+            got: asyncio.Queue[tuple[RunId, int]] = asyncio.Queue()
+
+            async def follow(run_id: RunId) -> None:
+                try:
+                    await _follow(readers, run_id, got)
+                except RunDeletedError:
+                    got.put_nowait((run_id, -1))
+
+            tasks = [asyncio.create_task(follow(r)) for r in runs]
+            async with asyncio.timeout(10):
+                for _ in range(count):
+                    await got.get()
+            await asyncio.sleep(0.3)
+            reads = 0
+            list_after = readers._list_after
+
+            async def counting_reads(run_id: RunId, after: int, limit: int) -> Any:
+                nonlocal reads
+                reads += 1
+                return await list_after(run_id, after, limit)
+
+            looks: list[int] = []
+            last_seqs = readers._last_seqs
+
+            async def counting_looks(run_ids: Any) -> dict[RunId, int]:
+                looks.append(len(run_ids))
+                return await last_seqs(run_ids)
+
+            readers._list_after = counting_reads  # type: ignore[method-assign]
+            readers._last_seqs = counting_looks  # type: ignore[method-assign]
+            await asyncio.sleep(1.1)
+            idle_reads = reads
+            # A delete through the other object is noticed by the next look.
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await writer.delete_run(runs[3])
+            async with asyncio.timeout(5):
+                ended = await got.get()
+            elapsed = loop.time() - started
+            assert ended == (runs[3], -1)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            pollers = [t for t in asyncio.all_tasks() if t.get_name() == "eventstore-poller"]
+            return idle_reads, looks, int(elapsed * 1000), len(pollers)
+
+    idle_reads, looks, elapsed_ms, pollers = run(body())
+    assert idle_reads == 0
+    assert 3 <= len(looks) <= 8, looks  # every 200 ms
+    assert all(asked == count for asked in looks), looks
+    assert elapsed_ms < 1000
+    assert pollers == 1
+
+
+def test_no_poller_task_is_left_after_close(make_store: MakeStore) -> None:
+    async def body() -> tuple[int, int]:
+        store = make_store(block_ms=200)
+        await store.open()
+        got: asyncio.Queue[tuple[RunId, int]] = asyncio.Queue()
+        tasks = [asyncio.create_task(_follow(store, RunId.new(), got)) for _ in range(3)]
+        await asyncio.sleep(0.5)
+        during = sum(1 for t in asyncio.all_tasks() if t.get_name() == "eventstore-poller")
+        await store.close()
+        after = sum(
+            1 for t in asyncio.all_tasks() if t.get_name() == "eventstore-poller" and not t.done()
+        )
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+        return during, after
+
+    assert run(body()) == (1, 0)

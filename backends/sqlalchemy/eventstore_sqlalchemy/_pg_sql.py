@@ -74,6 +74,8 @@ class Statements:
             "ORDER BY seq LIMIT $3"
         )
         self.last_seq = f"SELECT last_seq FROM {runs} WHERE run_id = $1"
+        # The live subscribers' poller: many runs' counters in one statement.
+        self.last_seqs = f"SELECT run_id, last_seq FROM {runs} WHERE run_id = ANY($1::varchar[])"
         # Three statements, not one: the counter row is locked first (waiting for
         # an append in flight), and only then are the events deleted, by a new
         # statement whose snapshot includes that append's event. A single statement
@@ -82,7 +84,8 @@ class Statements:
         self.delete_events = (
             f"WITH e AS (DELETE FROM {events} WHERE run_id = $1 RETURNING 1) SELECT count(*) FROM e"
         )
-        self.delete_run = f"DELETE FROM {runs} WHERE run_id = $1"
+        # Subscribers in other processes hear of the delete at once.
+        self.delete_run = f"DELETE FROM {runs} WHERE run_id = $1 RETURNING pg_notify($2, run_id)"
         # Lost acknowledgements: a transaction's id, and later whether it committed.
         self.xid = "SELECT txid_current()"
         self.xid_status = "SELECT txid_status($1)"

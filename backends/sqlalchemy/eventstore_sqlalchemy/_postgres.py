@@ -28,6 +28,7 @@ __all__ = ["PostgresEventStore"]
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
@@ -52,6 +53,11 @@ from ._pg_worker import PostgresWorker
 _T = TypeVar("_T")
 #: How often a call is retried on a fresh connection after losing its connection.
 _RETRIES = 3
+#: Runs per statement when the live subscribers' poller asks for their last seqs.
+_LAST_SEQS_CHUNK = 1000
+#: Seconds between the poller's looks at every waited run while LISTEN works: only
+#: for a notification lost without the listener's connection being reported lost.
+_LISTENING_POLL_S = 1.0
 
 
 async def _no_reset(_conn: asyncpg.Connection) -> None:
@@ -222,6 +228,22 @@ class PostgresEventStore(SQLEventStore):
         value = await self._with_retry(lambda conn: conn.fetchval(self._sql.last_seq, str(run_id)))
         return 0 if value is None else int(value)
 
+    async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        runs = {str(run_id): run_id for run_id in run_ids}
+        keys = list(runs)
+        out: dict[RunId, int] = {}
+
+        async def fetch(conn: asyncpg.Connection, chunk: list[str]) -> list[Any]:
+            return list(await conn.fetch(self._sql.last_seqs, chunk))
+
+        for start in range(0, len(keys), _LAST_SEQS_CHUNK):
+            chunk = keys[start : start + _LAST_SEQS_CHUNK]
+            rows = await self._with_retry(functools.partial(fetch, chunk=chunk))
+            for run, last in rows:
+                if run in runs:
+                    out[runs[run]] = int(last)
+        return out
+
     async def _import(self, batch: ImportBatch) -> None:
         run_id, envelopes, expected_seq = batch.run_id, batch.envelopes, batch.expected_seq
         run = str(run_id)
@@ -258,7 +280,7 @@ class PostgresEventStore(SQLEventStore):
             run = str(run_id)
             await conn.execute(self._sql.delete_lock, run)
             removed = int(await conn.fetchval(self._sql.delete_events, run))
-            await conn.execute(self._sql.delete_run, run)
+            await conn.execute(self._sql.delete_run, run, self._sql.channel)
             return removed
 
         return await self._transact_once(delete)
@@ -349,7 +371,10 @@ class PostgresEventStore(SQLEventStore):
 
     def _poll_interval(self, idle_rounds: int) -> float | None:
         if self._listening():
-            # NOTIFY wakes us; the timeout only covers a notification lost with the
-            # listener's connection.
-            return 1.0
+            # NOTIFY wakes us (appends, imports and deletes of every client). The
+            # shared poller's full looks, one statement for every waited run, only
+            # cover a notification lost without the listener's connection being
+            # reported lost; a lost listener wakes everyone (_on_listener_lost) and
+            # polling goes back to the default pace until a wait reconnects it.
+            return _LISTENING_POLL_S
         return super()._poll_interval(idle_rounds)

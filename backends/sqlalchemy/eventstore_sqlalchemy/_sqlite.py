@@ -32,6 +32,9 @@ from ._worker import SQLiteWorker, WorkerSettings
 
 # SQLite's default limit on host parameters is 32766; stay far below it.
 _LOOKUP_CHUNK = 500
+# The live subscribers' poller asks for the last seqs of up to this many runs per
+# statement, padded to a power of two so that a handful of statements are prepared.
+_LAST_SEQS_CHUNK = 512
 
 
 class _Statements:
@@ -63,6 +66,22 @@ class _Statements:
         self.last_seq = f"SELECT max(seq) FROM {events} WHERE run_id = ?"
         self.delete_events = f"DELETE FROM {events} WHERE run_id = ?"
         self.delete_run = f"DELETE FROM {runs} WHERE run_id = ?"
+        self._last_seqs: dict[int, str] = {}
+
+    def last_seqs(self, count: int) -> str:
+        """The last seq of ``count`` runs: one primary-key probe each, like ``last_seq``.
+
+        Not ``max(seq) ... WHERE run_id IN (...) GROUP BY run_id``, which reads every
+        row of those runs.
+        """
+        statement = self._last_seqs.get(count)
+        if statement is None:
+            keys = ", ".join(["(?)"] * count)
+            statement = self._last_seqs[count] = (
+                f"WITH k(run_id) AS (VALUES {keys}) SELECT k.run_id, "
+                f"(SELECT max(seq) FROM {self.events} AS e WHERE e.run_id = k.run_id) FROM k"
+            )
+        return statement
 
     def lookup_many(self, count: int) -> str:
         marks = ", ".join("?" * count)
@@ -172,6 +191,17 @@ def _read_last_seq(cur: sqlite3.Cursor, sql: _Statements, run: str) -> int:
     return 0 if last is None else int(last)
 
 
+def _read_last_seqs(cur: sqlite3.Cursor, sql: _Statements, runs: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for start in range(0, len(runs), _LAST_SEQS_CHUNK):
+        chunk = runs[start : start + _LAST_SEQS_CHUNK]
+        size = 1 << (len(chunk) - 1).bit_length()  # padded with the last id again
+        chunk += [chunk[-1]] * (size - len(chunk))
+        for run, last in cur.execute(sql.last_seqs(size), chunk):
+            out[run] = 0 if last is None else int(last)
+    return out
+
+
 def _import_job(cur: sqlite3.Cursor, sql: _Statements, batch: ImportBatch) -> None:
     """Store copied envelopes verbatim if the run still ends at ``expected_seq``."""
     run_id, expected_seq = batch.run_id, batch.expected_seq
@@ -279,6 +309,13 @@ class SQLiteEventStore(SQLEventStore):
     async def _last_seq(self, run_id: RunId) -> int:
         _, reader = self._workers()
         return await reader.run(_read_last_seq, self._sql, str(run_id))
+
+    async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        # The live subscribers' poller, every round: one job, one statement per 512 runs.
+        _, reader = self._workers()
+        runs = {str(run_id): run_id for run_id in run_ids}
+        found = await reader.run(_read_last_seqs, self._sql, list(runs))
+        return {runs[run]: last for run, last in found.items() if run in runs}
 
     async def _import(self, batch: ImportBatch) -> None:
         writer, _ = self._workers()

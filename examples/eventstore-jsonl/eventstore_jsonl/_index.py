@@ -36,8 +36,8 @@ _CHUNK: Final = 8 * 1024 * 1024
 
 #: Runs whose index (line offsets and event ids) a store keeps between calls.
 MAX_CACHED_RUNS: Final = 1024
-#: Runs whose file state (inode, size, mtime) a store remembers, so that a waiting
-#: subscriber whose index was evicted does not re-read an unchanged file.
+#: Runs whose file state (inode, size, mtime) and last seq a store remembers, so
+#: that a waiting subscriber whose index was evicted does not re-read an unchanged file.
 MAX_REMEMBERED_FILES: Final = 65536
 
 
@@ -172,8 +172,9 @@ class IndexCache:
 
     def __init__(self) -> None:
         self._indexes: dict[RunId, RunIndex] = {}
-        #: ``(inode, size, mtime)`` of each run file when it was last indexed.
-        self._files: dict[RunId, tuple[int, int, int]] = {}
+        #: ``(inode, size, mtime)`` of each run file when it was last indexed, and
+        #: its last seq then.
+        self._files: dict[RunId, tuple[tuple[int, int, int], int]] = {}
         self._mutex = threading.Lock()
 
     def refresh(self, run_id: RunId, fd: int) -> RunIndex:
@@ -186,7 +187,7 @@ class IndexCache:
             index.extend(fd, stat.st_size)
             self._indexes[run_id] = index
             self._files.pop(run_id, None)
-            self._files[run_id] = (stat.st_ino, index.seen[1], stat.st_mtime_ns)
+            self._files[run_id] = ((stat.st_ino, index.seen[1], stat.st_mtime_ns), index.count)
             _trim(self._indexes, MAX_CACHED_RUNS)
             _trim(self._files, MAX_REMEMBERED_FILES)
             return index
@@ -203,23 +204,24 @@ class IndexCache:
             self._indexes.clear()
             self._files.clear()
 
-    def changed(self, run_id: RunId, path: str, after_seq: int) -> bool:
-        """Whether the run file at ``path`` may hold lines past ``after_seq``: a ``stat``.
+    def last_seq_if_unchanged(self, run_id: RunId, path: str) -> int | None:
+        """The run's last seq if a ``stat`` of its file at ``path`` shows no change.
 
-        Compared with what the last refresh saw; size alone would miss a write that
-        replaced a torn tail with as many bytes.
+        Compared with what the last refresh saw (size alone would miss a write that
+        replaced a torn tail with as many bytes); ``None`` when the file changed or
+        is not remembered: then only indexing it under its lock tells. A missing
+        file is a run without events (perhaps deleted by another process): 0.
         """
         try:
             stat = os.stat(path)
         except FileNotFoundError:
-            # Deleted (perhaps by another process): a change once, so a subscriber
-            # looks again and finds the run gone; then a missing file is no change,
-            # or a subscriber would spin.
-            return self.forget(run_id)
-        index = self._indexes.get(run_id)
-        if index is not None and index.count > after_seq:
-            return True
-        return self._files.get(run_id) != (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+            self.forget(run_id)
+            return 0
+        with self._mutex:
+            known = self._files.get(run_id)
+        if known is None or known[0] != (stat.st_ino, stat.st_size, stat.st_mtime_ns):
+            return None
+        return known[1]
 
 
 def _trim(cache: dict[RunId, Any], size: int) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 __all__ = ["JsonlEventStore", "JsonlOptions"]
 
-import asyncio
 import errno
 import os
 from collections.abc import Iterator, Sequence
@@ -215,6 +214,23 @@ class JsonlEventStore(EventStore):
         with self._locked_run(run_id, write=False) as (_, index):
             return index.count
 
+    @in_thread
+    def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
+        """What the live subscribers' shared poller asks every round: one thread hop.
+
+        A ``stat`` per run tells whether its file changed since it was last indexed;
+        only a changed one is read (under its lock), so idle subscribers of many
+        runs read nothing, even those whose index left the cache.
+        """
+        out: dict[RunId, int] = {}
+        for run_id in run_ids:
+            last = self._indexes.last_seq_if_unchanged(run_id, self._paths(run_id)[0])
+            if last is None:
+                with self._locked_run(run_id, write=False) as (_, index):
+                    last = index.count
+            out[run_id] = last
+        return out
+
     def _decode(
         self, run_id: RunId, fd: int, index: RunIndex, first: int, last: int
     ) -> list[EventEnvelope]:
@@ -285,28 +301,6 @@ class JsonlEventStore(EventStore):
         if self.fsync:
             fsync_directory(self.directory)
         return index.count
-
-    # -- live subscribe --------------------------------------------------------------
-
-    async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
-        """The base class's wait, but looking at the run file's ``stat`` between polls.
-
-        Appends by other processes wake nobody here. The default wait returns after
-        every poll interval, and the subscriber reads the run again (re-indexing it
-        if it left the cache); here a cheap ``stat`` tells first whether the file
-        changed, so idle subscribers of many runs read nothing.
-        """
-        woken = self._notifier.listen(run_id)  # before looking: no wake-up is lost
-        path = self._paths(run_id)[0]
-        while self.is_open:
-            if await asyncio.to_thread(self._indexes.changed, run_id, path, after_seq):
-                return
-            try:
-                async with asyncio.timeout(self._poll_interval(idle_rounds)):
-                    await woken.wait()  # an append, import or delete in this process
-                return
-            except TimeoutError:
-                idle_rounds += 1
 
     # -- errors ----------------------------------------------------------------------
 

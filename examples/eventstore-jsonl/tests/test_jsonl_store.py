@@ -430,7 +430,7 @@ def test_subscriber_does_not_spin_after_another_process_deletes_the_run(tmp_path
             await asyncio.gather(task, return_exceptions=True)
             return calls
 
-    # Polling backs off to 250 ms: a handful of reads, not thousands.
+    # Polling backs off to 100 ms: a handful of reads, not thousands.
     assert asyncio.run(body()) < 30
 
 
@@ -554,6 +554,28 @@ def test_a_run_deleted_by_another_store_ends_its_subscribers_with_run_deleted(ur
                 await asyncio.wait_for(waiting, 5)
 
     run(scenario())
+
+
+def test_last_seqs_sees_other_stores_appends_and_deletes_with_a_stat_per_unchanged_run(
+    url: str,
+) -> None:
+    first, second, unknown = RunId.new(), RunId.new(), RunId.new()
+
+    async def scenario() -> list[dict[RunId, int]]:
+        async with eventstore.open_store(url) as reader, eventstore.open_store(url) as writer:
+            assert isinstance(reader, JsonlEventStore)
+            await writer.append_batch(deltas(first, 2))
+            await writer.append_batch(deltas(second, 3))
+            seen = [await reader._last_seqs([first, second, unknown])]
+            await writer.append(TextDelta(run_id=first, delta="more"))
+            await writer.delete_run(second)
+            seen.append(await reader._last_seqs([first, second, unknown]))
+            return seen
+
+    assert run(scenario()) == [
+        {first: 2, second: 3, unknown: 0},
+        {first: 3, second: 0, unknown: 0},
+    ]
 
 
 def test_idle_subscribers_to_more_runs_than_the_cache_holds_do_not_reread_files(
