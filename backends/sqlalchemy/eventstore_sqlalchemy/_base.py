@@ -11,6 +11,7 @@ __all__ = ["SQLBackdoor", "SQLEventStore", "create_engine", "is_unavailable"]
 
 import asyncio
 import sqlite3
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Self
 
 import sqlalchemy as sa
@@ -202,6 +203,15 @@ class SQLEventStore(EventStore):
     async def _list_runs(
         self, session_id: SessionId | None, limit: int, after: RunId | None
     ) -> list[RunInfo]:
+        query = self._list_runs_query(session_id, limit, after)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return run_infos(row._mapping for row in rows)
+
+    def _list_runs_query(
+        self, session_id: SessionId | None, limit: int, after: RunId | None
+    ) -> sa.Select[Any]:
+        """The ``list_runs`` query; its rows are read by :func:`run_infos`."""
         runs, events = self._tables.runs, self._tables.events
 
         def by_seq(column: sa.ColumnClause[Any], last: bool) -> Any:
@@ -234,18 +244,7 @@ class SQLEventStore(EventStore):
             query = query.where(runs.c.session_id == str(session_id))
         if after is not None:
             query = query.where(runs.c.run_id > str(after))
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            RunInfo(
-                run_id=RunId.parse(row.run_id),
-                session_id=None if row.session_id is None else SessionId.parse(row.session_id),
-                last_seq=row.last_seq,
-                first_emitted_at=join_time(row.first_emitted_us, row.first_emitted_ns),
-                last_emitted_at=join_time(row.last_emitted_us, row.last_emitted_ns),
-            )
-            for row in rows
-        ]
+        return query
 
     def _translate_error(self, exc: Exception, operation: str) -> EventStoreError:
         original: BaseException = exc
@@ -360,3 +359,17 @@ def is_unavailable(exc: BaseException) -> bool:
             ),
         )
     return False
+
+
+def run_infos(rows: Iterable[Mapping[str, Any]]) -> list[RunInfo]:
+    """``RunInfo`` values from the rows of ``_list_runs_query``."""
+    return [
+        RunInfo(
+            run_id=RunId.parse(row["run_id"]),
+            session_id=None if row["session_id"] is None else SessionId.parse(row["session_id"]),
+            last_seq=row["last_seq"],
+            first_emitted_at=join_time(row["first_emitted_us"], row["first_emitted_ns"]),
+            last_emitted_at=join_time(row["last_emitted_us"], row["last_emitted_ns"]),
+        )
+        for row in rows
+    ]

@@ -40,10 +40,12 @@ from eventstore import (
     EventEnvelope,
     IdempotencyConflictError,
     RunId,
+    RunInfo,
+    SessionId,
 )
 from eventstore.backend import ImportBatch, PendingEvent
 
-from ._base import SQLEventStore, is_unavailable
+from ._base import SQLEventStore, is_unavailable, run_infos
 from ._codec import decode_rows, split_time, type_column
 from ._options import SQLTarget
 from ._pg_conn import Transaction, abandon, keeps_connection, set_keepalive
@@ -227,6 +229,20 @@ class PostgresEventStore(SQLEventStore):
     async def _last_seq(self, run_id: RunId) -> int:
         value = await self._with_retry(lambda conn: conn.fetchval(self._sql.last_seq, str(run_id)))
         return 0 if value is None else int(value)
+
+    async def _list_runs(
+        self, session_id: SessionId | None, limit: int, after: RunId | None
+    ) -> list[RunInfo]:
+        # Through the store's own pool, like every other read: a call cancelled on a
+        # frozen server returns at once (its connection is abandoned), where the
+        # engine's connection would wait out close_timeout_s to be given back.
+        compiled = self._list_runs_query(session_id, limit, after).compile(
+            dialect=self.engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        sql = str(compiled)
+        params = [compiled.params[name] for name in compiled.positiontup or ()]
+        rows = await self._with_retry(lambda conn: conn.fetch(sql, *params))
+        return run_infos(rows)
 
     async def _last_seqs(self, run_ids: Sequence[RunId]) -> dict[RunId, int]:
         runs = {str(run_id): run_id for run_id in run_ids}

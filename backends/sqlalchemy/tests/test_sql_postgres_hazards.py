@@ -165,8 +165,9 @@ def test_frozen_server_cancelled_calls_and_close_return_promptly(
                 await asyncio.sleep(0.2)
                 queued = [asyncio.create_task(store.append(_delta(run_id, i))) for i in (2, 3)]
                 reader = asyncio.create_task(store.list_after(run_id))
+                lister = asyncio.create_task(store.list_runs())
                 await asyncio.sleep(0.3)
-                for name, task in (("append", own), ("list_after", reader)):
+                for name, task in (("append", own), ("list_after", reader), ("list_runs", lister)):
                     assert not task.done(), f"{name} answered by a frozen server"
                     task.cancel()
                     timings[f"cancel {name}"], outcome = await _timed(task)
