@@ -48,7 +48,7 @@ from eventstore import (
 )
 
 from . import strategies
-from ._harness import DEFAULT_TIMEOUT, StoreFactory, hang_message
+from ._harness import DEFAULT_TIMEOUT, StoreFactory, _Watchdog, hang_message
 from ._support import hang_notes, take
 
 _T = TypeVar("_T")
@@ -159,7 +159,11 @@ class StoreStateMachine(RuleBasedStateMachine):
         self._strategies: dict[RunId, st.SearchStrategy[AgentEvent]] = {}
 
     def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coro`` on this machine's loop, under the time guard."""
+        """Run ``coro`` on this machine's loop, under the time guard and its watchdog.
+
+        The watchdog ends the run, naming the machine, if a step keeps the loop from
+        turning (so that the asyncio-level guard cannot fire), as for every other test.
+        """
 
         async def guarded() -> _T:
             with hang_notes() as notes:
@@ -169,7 +173,8 @@ class StoreStateMachine(RuleBasedStateMachine):
                 except TimeoutError as exc:
                     raise TimeoutError(hang_message(self.timeout, notes)) from exc
 
-        return self.runner.run(guarded())
+        with _Watchdog(self.timeout, self.runner.get_loop()):
+            return self.runner.run(guarded())
 
     def teardown(self) -> None:
         """Close the store and the machine's event loop."""

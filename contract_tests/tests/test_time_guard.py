@@ -91,6 +91,19 @@ class TestSpinning(StoreContract):
                 pass
 
 
+class SpinningAppendStore(MemoryEventStore):
+    # An append that never suspends and never returns.
+    async def _append(self, run_id, events, expected_seq):
+        while True:
+            pass
+
+
+class TestSpinningMachine(StoreContract):
+    @pytest.fixture
+    def store_factory(self):
+        return SpinningAppendStore
+
+
 class TestEndless(StoreContract):
     @pytest.fixture
     def store_factory(self):
@@ -109,6 +122,8 @@ _CASE_NAMES = [
     ("TestSpinning", "test_stuck_spin_in_body", NEVER_YIELDED),
     ("TestSpinning", "test_stuck_spinning_subscription", NEVER_YIELDED),
     ("TestSpinning", "test_stuck_spinning_background_task", NEVER_YIELDED),
+    # The state machine's steps run under the same watchdog.
+    ("TestSpinningMachine", "test_stateful_store_matches_reference_model", NEVER_YIELDED),
     # The loop turns but the test ignores its cancellation: the same, another reason.
     ("TestSpinning", "test_stuck_swallowed_cancellation", CANCEL_IGNORED),
     # Reads never suspend, but the core subscribe yields to the loop after each page:
