@@ -58,6 +58,9 @@ from pydantic import (
     JsonValue,
     StrictStr,
     TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
 )
 
@@ -72,6 +75,8 @@ from ._time import Instant, Timestamp, parse_time, utc_now
 U64_MAX: Final = 2**64 - 1
 U32_MAX: Final = 2**32 - 1
 
+_I64_MIN: Final = -(2**63)
+
 #: A Rust ``u64`` field: a non-negative int (not a bool or a numeric string) below 2**64.
 Count = Annotated[int, Field(strict=True, ge=0, le=U64_MAX)]
 #: A Rust ``u32`` field.
@@ -85,31 +90,38 @@ _OptionalCount = Annotated[int | None, Field(strict=True, ge=0, le=U64_MAX)]
 _NOW: Final[Any] = Field(default_factory=utc_now)
 
 
-def _finite(value: JsonValue) -> JsonValue:
+def _finite(value: JsonValue, info: ValidationInfo) -> JsonValue:
     # pydantic reads NaN, Infinity and 1e400 (as inf) into a JsonValue whatever the
-    # config says, and writes them back as null; serde refuses all three. On the read
+    # config says, and writes them back as null; serde refuses all three. serde also
+    # reads integers past i64/u64 as floats: refused when read (in Python they reach
+    # the append guard, which refuses them with InvalidArgumentError). On the read
     # path of every tool call: type() tests, no isinstance, no call per scalar.
-    kind = type(value)
-    if kind is float:
-        _check_finite(value)  # type: ignore[arg-type]
-    elif kind is dict:
-        _check_items(value.values())  # type: ignore[union-attr]
-    elif kind is list:
-        _check_items(value)  # type: ignore[arg-type]
+    _check_items((value,), info.mode == "json")
     return value
 
 
-def _check_items(items: Iterable[JsonValue]) -> None:
+def _check_items(items: Iterable[JsonValue], integers: bool) -> None:
     for item in items:
         kind = type(item)
-        if kind is str or kind is int or item is None or kind is bool:
+        if kind is str or item is None or kind is bool:
             continue
-        if kind is float:
+        if kind is int:
+            if integers and not _I64_MIN <= item <= U64_MAX:  # type: ignore[operator]
+                _refuse_integer(item)  # type: ignore[arg-type]
+        elif kind is float:
             _check_finite(item)  # type: ignore[arg-type]
         elif kind is dict:
-            _check_items(item.values())  # type: ignore[union-attr]
+            _check_items(item.values(), integers)  # type: ignore[union-attr]
         else:
-            _check_items(item)  # type: ignore[arg-type]
+            _check_items(item, integers)  # type: ignore[arg-type]
+
+
+def _refuse_integer(number: int) -> None:
+    # serde_json keeps an integer exactly only as i64 or u64; a larger one it reads
+    # as a float and writes back with other digits.
+    raise ValueError(
+        f"the integer {number} is outside -2**63..2**64-1, which serde reads as a float"
+    )
 
 
 def _check_finite(number: float) -> None:
@@ -211,6 +223,23 @@ class UnknownFinishReason(_Value):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     unknown: StrictStr
+
+
+_REASONS: Final = frozenset(reason.value for reason in FinishReason)
+
+
+def _known_reason_in_python(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> Any:
+    # A bare string outside the enum is kept when read (a newer runtime wrote it) but
+    # refused when an event is built in Python: there it is a typo, and serde in the
+    # Rust runtime would refuse to read it back.
+    if info.mode == "python" and type(value) is str and value not in _REASONS:
+        raise ValueError(
+            f"unknown finish reason {value!r}: use one of {sorted(_REASONS)} or "
+            "UnknownFinishReason(unknown=...)"
+        )
+    return handler(value)
 
 
 class RunStarted(_Event):
@@ -322,10 +351,12 @@ class RunCompleted(_Event):
     is_terminal: ClassVar[bool] = True
 
     #: A known reason; ``{"unknown": text}`` (the Rust enum's ``Unknown(String)``); or,
-    #: since the Rust enum is ``non_exhaustive``, a reason newer than this version,
-    #: kept as the string it was written as.
+    #: read from JSON only, a reason newer than this version (the Rust enum is
+    #: ``non_exhaustive``), kept as the string it was written as.
     finish_reason: Annotated[
-        FinishReason | UnknownFinishReason | StrictStr, Field(union_mode="left_to_right")
+        FinishReason | UnknownFinishReason | StrictStr,
+        Field(union_mode="left_to_right"),
+        WrapValidator(_known_reason_in_python),
     ]
     iterations: Count
     timestamp: Timestamp = _NOW

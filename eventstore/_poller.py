@@ -34,6 +34,7 @@ from __future__ import annotations
 __all__ = ["LINGER", "RECHECK_DELAY", "Poller", "Watch"]
 
 import asyncio
+import contextvars
 import contextlib
 import math
 from collections.abc import Callable, Sequence
@@ -123,7 +124,11 @@ class Poller:
                 self._changed.set()
             self._recheck.add(run_id)
         if self._task is None:
-            self._task = self._loop.create_task(self._run(), name="eventstore-poller")
+            # A context of its own: the store-wide task must not run every later look
+            # under the first subscriber's contextvars (its trace span, its request).
+            self._task = self._loop.create_task(
+                self._run(), name="eventstore-poller", context=contextvars.Context()
+            )
         return Watch(self, run_id, after_seq)
 
     def discard(self, watch: Watch) -> None:

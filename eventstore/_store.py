@@ -257,7 +257,9 @@ class EventStore(abc.ABC):
                 finally:
                     self._notifier.notify_all()  # subscribers see the store closed
                     if pollers:
-                        await asyncio.wait(pollers)
+                        # Cancelled above; bounded, in case a backend's look swallows
+                        # the cancellation (the task then ends on its own, later).
+                        await asyncio.wait(pollers, timeout=_POLLER_STOP_TIMEOUT)
                 return
         cleanup = self._cleanup
         if cleanup is not None and not cleanup.done():
@@ -782,7 +784,18 @@ class EventStore(abc.ABC):
         run; a backend that can answer many runs in one query or round trip
         (``WHERE run_id IN (...)``, a pipeline) overrides it.
         """
-        return {run_id: await self._last_seq(run_id) for run_id in run_ids}
+        out: dict[RunId, int] = {}
+        failure: Exception | None = None
+        for run_id in run_ids:
+            try:
+                out[run_id] = await self._last_seq(run_id)
+            except Exception as exc:
+                # One damaged run must not blind the poller to every other run: its
+                # waiters are woken (-1 is no one's seq) and their read reports it.
+                out[run_id], failure = -1, exc
+        if failure is not None and all(seq == -1 for seq in out.values()):
+            raise failure  # nothing answered: the backend is down, back off
+        return out
 
     async def _wait_for_append(self, run_id: RunId, after_seq: int, idle_rounds: int) -> None:
         """Return when the run may have events past ``after_seq``, or the store closed.
@@ -871,6 +884,10 @@ class EventStore(abc.ABC):
         backend's message says what failed, where (:meth:`describe`), and why.
         """
         return BackendError(f"{operation} failed: {type(exc).__name__}: {redact_text(str(exc))}")
+
+
+#: How long ``close()`` waits for the shared pollers it cancelled.
+_POLLER_STOP_TIMEOUT: Final = 5.0
 
 
 def poll_delay(idle_rounds: int) -> float:

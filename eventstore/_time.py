@@ -47,7 +47,8 @@ LATEST_TIME: Final = Instant.MAX
 # offset +hh:mm or +hhmm. Nothing else: no lowercase "t", no basic format, no week
 # dates, no missing seconds.
 _RFC3339: Final = re.compile(
-    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})"
+    r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})",
+    re.ASCII,  # \d is 0-9 only, as for chrono
 )
 
 

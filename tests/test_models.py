@@ -171,6 +171,17 @@ def test_a_finish_reason_newer_than_this_version_is_kept_as_written() -> None:
     assert isinstance(event, es.RunCompleted) and event.finish_reason == "max_tokens"
     assert es_events.encode_event(event) == line
 
+    async def store_it() -> None:
+        async with es.open_store("memory://") as store:
+            await store.append(event)
+            (stored,) = await store.list_after(RUN)
+            assert es_events.encode_event(stored.event) == line
+
+    asyncio.run(store_it())
+    # Built in Python, a string outside the enum is a typo (serde would refuse it).
+    with pytest.raises(ValidationError, match="unknown finish reason 'stopp'"):
+        es.RunCompleted(run_id=RUN, finish_reason="stopp", iterations=1)
+
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
 def test_json_numbers_serde_refuses_are_refused_when_read(token: str) -> None:

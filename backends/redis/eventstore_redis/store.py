@@ -43,6 +43,7 @@ from eventstore import (
     SessionId,
 )
 from eventstore.backend import (
+    MAX_LIMIT,
     Backdoor,
     Capability,
     EventEnvelope,
@@ -532,8 +533,14 @@ class RedisEventStore(RedisStoreBase):
             return
         if self.options.skip_corrupt:
             # Entries after `after_seq` may exist and have been skipped as corrupt;
-            # waiting from `after_seq` would return at once, every time, for ever.
-            after_seq = max(after_seq, await self._last_seq(run_id))
+            # waiting from `after_seq` would return at once, every time, for ever. But
+            # only skipped ones may be waited past: an entry appended since the
+            # caller's last read (while its consumer was busy) must be read now.
+            last = await self._last_seq(run_id)
+            if last > after_seq:
+                if await self._list_after(run_id, after_seq, min(last - after_seq, MAX_LIMIT)):
+                    return
+                after_seq = last
             if closing.done():
                 return
         reader = self._reader

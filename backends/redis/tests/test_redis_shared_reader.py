@@ -16,7 +16,7 @@ import redis
 from _redis_support import run
 from eventstore_redis import RedisEventStore
 
-from eventstore import RunId, TextDelta
+from eventstore import RunCompleted, RunId, TextDelta
 from eventstore.errors import RunDeletedError
 
 MakeStore = Callable[..., RedisEventStore]
@@ -336,3 +336,31 @@ def test_no_poller_task_is_left_after_close(make_store: MakeStore) -> None:
         return during, after
 
     assert run(body()) == (1, 0)
+
+
+def test_skip_corrupt_misses_nothing_appended_while_the_consumer_was_busy(
+    make_store: MakeStore,
+) -> None:
+    # With skip_corrupt the wait starts after the run's last seq (entries skipped as
+    # corrupt must not wake it for ever); events appended while the consumer was
+    # still busy with its last page must be read, not waited past.
+    async def body() -> list[int]:
+        run_id = RunId.new()
+        async with make_store(skip_corrupt=True) as readers, make_store() as writer:
+            await writer.append_batch([delta(run_id, str(i)) for i in range(5)])
+            seen: list[int] = []
+
+            async def consume() -> None:
+                async for envelope in readers.subscribe(run_id, until_terminal=True):
+                    seen.append(envelope.seq)
+                    if envelope.seq == 5:
+                        await asyncio.sleep(0.3)  # busy: the next appends land now
+
+            task = asyncio.ensure_future(consume())
+            await _until(lambda: 5 in seen, 5)
+            await writer.append(delta(run_id, "late"))
+            await writer.append(RunCompleted(run_id=run_id, finish_reason="stop", iterations=1))
+            await asyncio.wait_for(task, 3)
+            return seen
+
+    assert run(body()) == [1, 2, 3, 4, 5, 6, 7]
