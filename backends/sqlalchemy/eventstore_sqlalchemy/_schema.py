@@ -136,11 +136,20 @@ def _add_emitted_ns_v2(conn: sa.Connection, tables: Tables) -> None:
     column = _emitted_ns()
     column_type = column.type.compile(dialect=conn.dialect)
     quote = conn.dialect.identifier_preparer
+    if conn.dialect.name == "postgresql":
+        # ALTER TABLE takes an ACCESS EXCLUSIVE lock, if only for a moment; queued
+        # behind a long transaction on the table, it would queue every append and
+        # read behind itself. Give up after a while instead: the open fails (and may
+        # be retried) while the others go on.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_MIGRATION_LOCK_TIMEOUT}'")
     conn.exec_driver_sql(
         f"ALTER TABLE {quote.format_table(tables.events)} "
         f"ADD COLUMN {quote.quote(column.name)} {column_type} NOT NULL DEFAULT 0"
     )
 
+
+#: How long a migration step waits for its table lock on PostgreSQL.
+_MIGRATION_LOCK_TIMEOUT: Final = "10s"
 
 _MIGRATIONS: Final = (
     _Migration(1, "create events and runs tables", _create_v1),
