@@ -23,9 +23,9 @@ __all__ = [
 ]
 
 import itertools
-from datetime import datetime
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field

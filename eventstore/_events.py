@@ -51,10 +51,10 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
     JsonValue,
     StrictStr,
     TypeAdapter,
@@ -63,6 +63,7 @@ from pydantic import (
     WrapValidator,
     field_validator,
 )
+from pydantic_core import core_schema
 
 from ._errors import InvalidArgumentError
 from ._ids import RunId, SessionId
@@ -90,14 +91,33 @@ _OptionalCount = Annotated[int | None, Field(strict=True, ge=0, le=U64_MAX)]
 _NOW: Final[Any] = Field(default_factory=utc_now)
 
 
-def _finite(value: JsonValue, info: ValidationInfo) -> JsonValue:
+def _finite_json(value: JsonValue) -> JsonValue:
     # pydantic reads NaN, Infinity and 1e400 (as inf) into a JsonValue whatever the
     # config says, and writes them back as null; serde refuses all three. serde also
-    # reads integers past i64/u64 as floats: refused when read (in Python they reach
-    # the append guard, which refuses them with InvalidArgumentError). On the read
-    # path of every tool call: type() tests, no isinstance, no call per scalar.
-    _check_items((value,), info.mode == "json")
+    # reads integers past i64/u64 as floats, so they are refused when read. On the
+    # read path of every tool call: type() tests, no isinstance, no call per scalar.
+    _check_items((value,), True)
     return value
+
+
+def _finite_python(value: JsonValue) -> JsonValue:
+    # Built in Python, an integer past i64/u64 reaches the append guard, which
+    # refuses it with InvalidArgumentError (the documented error for it).
+    _check_items((value,), False)
+    return value
+
+
+class _SerdeJsonSchema:
+    """Pydantic schema of :data:`Json`: ``JsonValue``, checked as serde would read it."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        inner = handler(source)
+        return core_schema.json_or_python_schema(
+            json_schema=core_schema.no_info_after_validator_function(_finite_json, inner),
+            python_schema=core_schema.no_info_after_validator_function(_finite_python, inner),
+        )
 
 
 def _check_items(items: Iterable[JsonValue], integers: bool) -> None:
@@ -130,7 +150,7 @@ def _check_finite(number: float) -> None:
 
 
 #: Any JSON value that serde reads as a ``serde_json::Value``: no NaN or infinities.
-Json = Annotated[JsonValue, AfterValidator(_finite)]
+Json = Annotated[JsonValue, _SerdeJsonSchema()]
 
 # No inf/NaN: JSON cannot carry them (they would be written as null and read back
 # changed), so they are refused when the event is built.

@@ -34,8 +34,8 @@ from __future__ import annotations
 __all__ = ["LINGER", "RECHECK_DELAY", "Poller", "Watch"]
 
 import asyncio
-import contextvars
 import contextlib
+import contextvars
 import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Final

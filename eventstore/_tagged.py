@@ -131,10 +131,14 @@ class ExternallyTagged:
         )
 
     def _single_given_value(self, value: dict[str, Any]) -> Any:
-        payload = _single_value(value)
-        if self._required_in_json not in payload.__pydantic_fields_set__:
-            raise ValueError(f"missing field {self._required_in_json!r}")
-        return payload
+        # _single_value, and the payload must have been given the required field (its
+        # default is for values built in Python). One call per decoded event.
+        if len(value) == 1:
+            for payload in value.values():
+                if self._required_in_json in payload.__pydantic_fields_set__:
+                    return payload
+                raise ValueError(f"missing field {self._required_in_json!r}")
+        raise ValueError(f"expected an object with exactly one key, got {len(value)} keys")
 
 
 def _single_item(value: dict[str, Any]) -> tuple[str, Any]:
