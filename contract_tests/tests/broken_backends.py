@@ -47,7 +47,7 @@ from eventstore.backend import (
     StoreURL,
     decode_envelope,
     default_registry,
-    envelope_json,
+    encode_envelope,
     hookimpl,
     new_envelope,
     parse_options,
@@ -55,7 +55,7 @@ from eventstore.backend import (
     utc_now,
 )
 from eventstore.errors import BackendError, EventStoreError, EventTooLargeError
-from eventstore.events import encode_event, format_time, parse_time
+from eventstore.events import format_time, parse_time
 from eventstore.memory import MemoryEventStore, MemoryOptions
 
 StoreFactory = Callable[[], EventStore]
@@ -69,15 +69,7 @@ def _replace(envelope: EventEnvelope, **changes: Any) -> EventEnvelope:
 
 
 def _envelope_dict(envelope: EventEnvelope) -> dict[str, Any]:
-    text = envelope_json(
-        event_id=envelope.event_id,
-        seq=envelope.seq,
-        run_id=envelope.run_id,
-        session_id=envelope.session_id,
-        event_json=encode_event(envelope.event),
-        emitted_at=envelope.emitted_at,
-    )
-    return dict(json.loads(text))
+    return dict(json.loads(encode_envelope(envelope)))
 
 
 def _walk(value: Any, leaf: Callable[[Any], Any]) -> Any:
